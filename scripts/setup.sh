@@ -43,7 +43,9 @@ if [ -n "$path_pulumi" ]; then
   real_host=$(dirname "$path_pulumi")/pulumi-language-python
 else
   bash "$ROOT/scripts/build-pulumi.sh"
-  ln -sfn "$CACHE/pulumi-$VER/bin/pulumi" "$BIN/pulumi"
+  # A hard link (or copy), not a symlink: the engine looks for its language host beside its own
+  # resolved path, which must be .tools/bin.
+  ln -f "$CACHE/pulumi-$VER/bin/pulumi" "$BIN/pulumi" 2>/dev/null || cp -f "$CACHE/pulumi-$VER/bin/pulumi" "$BIN/pulumi"
   real_host=""
 fi
 

@@ -176,6 +176,8 @@ class RdsSpec(Model):
     deletion_protection: bool | None = Field(
         None, description="Deletion protection and a final snapshot. Default: on in prod, off elsewhere."
     )
+    storage_type: Literal["gp3", "io1", "io2"] = Field("gp3", description="RDS storage type. Default: gp3.")
+    performance_insights: bool = Field(True, description="RDS Performance Insights. Default: true.")
 
 
 class PostgresSpec(Model):
@@ -382,6 +384,15 @@ class AwsSpec(Model):
     ami_owner: str = Field("136693071363", description="AMI owner (Debian). Default: 136693071363.")
     data_volume_gb: int = Field(100, ge=10, le=16384, description="gp3 data volume per Postgres node. Default: 100.")
     data_volume_iops: int = Field(3000, ge=3000, le=16000, description="gp3 IOPS. Default: 3000.")
+    nat_gateway: bool = Field(
+        True,
+        description="One NAT gateway (in the first zone) so hosts can install packages at first boot; secrets "
+        "and WAL archives use VPC endpoints, so running nodes never depend on it. Turn off with a pre-baked "
+        "AMI. Default: true.",
+    )
+    detailed_monitoring: bool = Field(
+        False, description="EC2 detailed (1-minute) CloudWatch monitoring on every host. Default: false."
+    )
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -412,6 +423,19 @@ class KubernetesSpec(Model):
     render_yaml_to_directory: str | None = Field(
         None,
         description="Write manifests to this folder instead of applying them to a cluster. Default: apply.",
+    )
+    postgres_exporter_image: str = Field(
+        "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
+        description="postgres_exporter sidecar image in each Postgres pod. "
+        "Default: quay.io/prometheuscommunity/postgres-exporter:v0.11.1.",
+    )
+    cluster_domain: str = Field(
+        "cluster.local", description="The cluster's DNS domain, used in per-host addresses. Default: cluster.local."
+    )
+    proxy_service_type: Literal["ClusterIP", "LoadBalancer"] = Field(
+        "ClusterIP",
+        description="Service type of the write and read Services; LoadBalancer gets an internal load balancer "
+        "annotation on AWS/GCP/Azure. Default: ClusterIP.",
     )
 
 
