@@ -70,13 +70,17 @@ def supervisord_pid(layout: HostLayout) -> int | None:
         pid = int(Path(layout.pidfile).read_text().strip())
     except (OSError, ValueError):
         return None
+    return pid if pid_alive(pid) else None
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs. A zombie counts as dead: this machine's init may never reap it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def supervisord_conf(layout: HostLayout, host: str) -> str:
