@@ -43,7 +43,7 @@ def up(stack: str = StackOpt) -> None:
     t0 = time.monotonic()
     try:
         s.up()
-    except Exception as exc:  # noqa: BLE001 - the engine already printed the details
+    except Exception as exc:
         err.print(f"[bold red]pulumi up failed[/] after {time.monotonic() - t0:.0f}s: {str(exc).splitlines()[0]}")
         raise typer.Exit(1) from None
     console.print(f"\n[bold green]stack {stack} is up and healthy[/] in {time.monotonic() - t0:.0f}s\n")
@@ -78,7 +78,7 @@ def preview(stack: str = StackOpt) -> None:
     _spec_or_exit(s)
     try:
         s.preview()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         err.print(f"[bold red]preview failed:[/] {str(exc).splitlines()[0]}")
         raise typer.Exit(1) from None
 

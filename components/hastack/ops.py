@@ -61,7 +61,8 @@ class Stack:
         return self._stack.up(on_output=on_output, color="always" if on_output is print else "never", **kw)
 
     def preview(self, on_output: Callable[[str], Any] | None = print, policy: bool = True, **kw: Any) -> Any:
-        packs = [str(self.root / "policies")] if policy and (self.root / "policies" / "PulumiPolicy.yaml").exists() else []
+        pack = self.root / "policies"
+        packs = [str(pack)] if policy and (pack / "PulumiPolicy.yaml").exists() else []
         cfg = policy_config(self.name, self.root)
         extra: dict[str, Any] = {}
         if packs:

@@ -128,9 +128,14 @@ def consul_config(plan: Plan, host: Host, site: Site, gossip_key: str | None) ->
     """Consul agent config (HCL): a server on consul hosts, a client agent on every other host."""
     spec = plan.spec
     server = host.role == "consul"
-    join = list(site.consul_join) if site.consul_join else (
-        [site.consul_servers_dns] if site.consul_servers_dns else
-        [f"{site.addr(s)}:{spec.ports.consul_serf_lan}" for s in plan.consul_servers]
+    join = (
+        list(site.consul_join)
+        if site.consul_join
+        else (
+            [site.consul_servers_dns]
+            if site.consul_servers_dns
+            else [f"{site.addr(s)}:{spec.ports.consul_serf_lan}" for s in plan.consul_servers]
+        )
     )
     return render_template(
         "consul.hcl.j2",

@@ -184,9 +184,7 @@ class PostgresSpec(Model):
     mode: PostgresMode = Field(
         "patroni", description="`patroni` (self-managed HA) or `rds` (aws only: RDS Multi-AZ). Default: patroni."
     )
-    nodes: int | None = Field(
-        None, description="Postgres nodes, spread over zones; >= 2. Default: one per zone."
-    )
+    nodes: int | None = Field(None, description="Postgres nodes, spread over zones; >= 2. Default: one per zone.")
     version: int = Field(15, ge=13, le=17, description="Major version. Default: 15 (Debian bookworm's).")
     scope: str = Field(
         "hastack",
@@ -374,8 +372,7 @@ class AwsSpec(Model):
     vpc_cidr: str = Field("10.40.0.0/16", description="VPC CIDR; a /20 private subnet per zone. Default: 10.40.0.0/16.")
     allowed_cidrs: list[str] = Field(
         default_factory=list,
-        description="Extra CIDRs allowed to reach the NLB's write/read ports (never 0.0.0.0/0). "
-        "Default: only the VPC.",
+        description="Extra CIDRs allowed to reach the NLB's write/read ports (never 0.0.0.0/0). Default: only the VPC.",
     )
     instance_types: AwsInstanceTypes = Field(default_factory=AwsInstanceTypes, description="Default: see fields.")
     ami_name_filter: str = Field(
@@ -573,7 +570,7 @@ def _message(err: Mapping[str, Any], prefix: str) -> str:
         # (field validators); join it to the location pydantic reports without repeating the field.
         parts = loc.split(".") if loc else []
         head = re.split(r"[.\[]", inner.key, maxsplit=1)[0]
-        if parts and _format_loc((parts[-1],)) == head or (parts and parts[-1].startswith(head + "[")):
+        if (parts and _format_loc((parts[-1],)) == head) or (parts and parts[-1].startswith(head + "[")):
             parts = parts[:-1]
         full = ".".join([*parts, inner.key])
         text = str(inner)
@@ -614,4 +611,4 @@ def load_spec(config: Mapping[str, Any], namespace: str = NAMESPACE) -> HaStackS
 _SECRET_KEYS = ("superuserPassword", "replicationPassword", "rewindPassword")
 SECRET_KEYS: tuple[str, ...] = _SECRET_KEYS
 
-__all__ = ["HaStackSpec", "SpecError", "load_spec", "CONFIG_KEYS", "SECRET_KEYS"]
+__all__ = ["CONFIG_KEYS", "SECRET_KEYS", "HaStackSpec", "SpecError", "load_spec"]

@@ -63,6 +63,8 @@ class CapturedResource:
 class Capture:
     resources: list[CapturedResource] = field(default_factory=list)
     generated_secrets: list[str] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Provider function calls (token, args), e.g. the AMI lookup."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """HaStack's resolved outputs (write_endpoint, write_dsn, ...)."""
 
@@ -111,6 +113,10 @@ class _Mocks(_mocks.Mocks):
             self.capture.generated_secrets.append(state["result"])
         elif typ.startswith("aws:"):
             state.setdefault("arn", f"arn:aws:mock:::{name}")
+            if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+                state["latestVersion"] = 1
+            elif typ in ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup"):
+                state["arnSuffix"] = f"mock/{name}"
             if typ == "aws:lb/loadBalancer:LoadBalancer":
                 state["dnsName"] = f"{name}.elb.mock.amazonaws.com"
             elif typ == "aws:rds/instance:Instance":
@@ -127,14 +133,14 @@ class _Mocks(_mocks.Mocks):
             state["metadata"] = meta
         return rid, state
 
-    def call(self, args: _mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: _mocks.MockCallArgs) -> Any:
+        # A bare dict: the mock monitor would iterate a (dict, None) tuple's failures.
+        self.capture.calls.append((args.token, dict(args.args)))
         if args.token == "aws:ec2/getAmi:getAmi":
-            return {"id": "ami-0mock", "imageId": "ami-0mock", "name": "debian-12-amd64-mock", "architecture": "x86_64"}, None
+            return {"id": "ami-0mock", "imageId": "ami-0mock", "name": "debian-12-amd64-mock", "architecture": "x86_64"}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:root", "userId": "mock"}, None
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
-        return {}, None
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:root", "userId": "mock"}
+        return {}
 
 
 class _Monitor(_mocks.MockMonitor):
@@ -212,7 +218,9 @@ def capture(
     return result
 
 
-def capture_resources(config: Mapping[str, Any], stack: str = "prod", project: str = "hastack") -> list[CapturedResource]:
+def capture_resources(
+    config: Mapping[str, Any], stack: str = "prod", project: str = "hastack"
+) -> list[CapturedResource]:
     """Every resource ``HaStack`` registers for ``config`` (``hastack:*`` sections), in registration order."""
     return capture(config, stack, project).resources
 

@@ -8,6 +8,7 @@ them, so ``pulumi up``, ``preview --diff`` and ``destroy`` manage processes like
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from urllib.parse import quote
@@ -21,7 +22,7 @@ from ...topology import Host, Plan
 from . import preflight
 from .providers import ConfigFile, GeneratedSecret, HealthGate, Program, SimHost, StackRoot
 
-__all__ = ["deploy", "ConsulCluster", "PostgresCluster", "ProxyTier", "Monitoring"]
+__all__ = ["ConsulCluster", "Monitoring", "PostgresCluster", "ProxyTier", "deploy"]
 
 
 class _Ctx:
@@ -103,7 +104,7 @@ class ConsulCluster(pulumi.ComponentResource):
         self.servers = []
         self.agents = {}
         for host in (*plan.consul_servers, *plan.consul_clients):
-            content = gossip_key.apply(lambda key, h=host: render.consul_config(plan, h, site, key))
+            content = gossip_key.apply(functools.partial(render.consul_config, plan, host, site))
             f = ctx.file(self, host, "consul.hcl", content, secret=True)
             proc = ctx.program(
                 self, host, "consul", f"{ctx.bins.consul} agent -config-file={site.paths(host).conf}/consul.hcl", [f],
@@ -123,13 +124,13 @@ class PostgresCluster(pulumi.ComponentResource):
 
     patroni_urls: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, ctx: _Ctx, pw: render.Secrets | pulumi.Output, opts: pulumi.ResourceOptions):
+    def __init__(self, name: str, ctx: _Ctx, pw: pulumi.Output[render.Secrets], opts: pulumi.ResourceOptions):
         super().__init__("hastack:local:PostgresCluster", name, None, opts)
         plan, site, spec = ctx.plan, ctx.site, ctx.spec
         self.nodes: list[Program] = []
         for host in plan.postgres:
             paths = site.paths(host)
-            patroni_yml = pw.apply(lambda s, h=host: render.patroni_config(plan, h, site, s))  # type: ignore[union-attr]
+            patroni_yml = pw.apply(functools.partial(render.patroni_config, plan, host, site))
             f = ctx.file(self, host, "patroni.yml", patroni_yml, secret=True)
             node = ctx.program(
                 self, host, "patroni", f"{ctx.bins.patroni} {paths.conf}/patroni.yml", [f], "HUP",
@@ -137,12 +138,13 @@ class PostgresCluster(pulumi.ComponentResource):
             )  # fmt: skip
             self.nodes.append(node)
             if spec.monitoring.enabled:
-                passfile = ctx.file(self, host, "exporter.pass", pw.apply(lambda s: s.superuser), secret=True)  # type: ignore[union-attr]
+                passfile = ctx.file(self, host, "exporter.pass", pw.apply(lambda s: s.superuser), secret=True)
                 ctx.program(
                     self,
                     host,
                     "postgres-exporter",
-                    f"{ctx.bins.postgres_exporter} --web.listen-address={host.local_address}:{spec.ports.postgres_exporter}",
+                    f"{ctx.bins.postgres_exporter} "
+                    f"--web.listen-address={host.local_address}:{spec.ports.postgres_exporter}",
                     [passfile],
                     "restart",
                     environment={
@@ -214,7 +216,9 @@ class Monitoring(pulumi.ComponentResource):
         self.register_outputs({"url": self.url})
 
 
-def _passwords(name: str, spec: HaStackSpec, parent: pulumi.Resource, labels: dict[str, str]) -> pulumi.Output:
+def _passwords(
+    name: str, spec: HaStackSpec, parent: pulumi.Resource, labels: dict[str, str]
+) -> pulumi.Output[render.Secrets]:
     """(superuser, replication, rewind, gossip key) as one secret Output of :class:`render.Secrets`."""
     opts = pulumi.ResourceOptions(parent=parent)
     length = spec.postgres.passwords.length
@@ -292,6 +296,7 @@ def deploy(name: str, spec: HaStackSpec, plan: Plan, parent: pulumi.Resource, st
         },
         pulumi.ResourceOptions(parent=parent, depends_on=programs),
     )
+
     def dsn(port: int, attrs: str) -> pulumi.Output[str]:
         # Every proxy in one libpq URI: a client whose proxy dies moves on to the next one.
         hosts = ",".join(f"{h.local_address}:{port}" for h in plan.proxies)

@@ -102,7 +102,7 @@ def healthy(t: HealthTargets) -> dict[str, Any] | None:
             _, recovery = routed_to(address, t.read_port, t.password)
             if not recovery:
                 return None
-        except Exception:  # noqa: BLE001 - not routing yet
+        except Exception:
             return None
     if t.prometheus:
         try:

@@ -7,14 +7,13 @@ pack reads local resources the same way it reads tags on AWS and labels on Kuber
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import os
 import pwd
 import secrets as pysecrets
 import shutil
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -196,10 +195,8 @@ class _FileProvider(ResourceProvider):
         return UpdateResult(outs=self._write(news))
 
     def delete(self, id: str, props: dict[str, Any]) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(props["path"])
-        except FileNotFoundError:
-            pass
 
 
 class ConfigFile(pulumi.dynamic.Resource):
@@ -269,7 +266,7 @@ class _ProgramProvider(ResourceProvider):
         if not changes:
             try:
                 state = sv.process_info(self._layout(olds), olds["program"])["statename"]
-            except Exception:  # noqa: BLE001 - no supervisord or no such program: both are drift
+            except Exception:
                 state = "MISSING"
             if state not in ("RUNNING", "STARTING"):
                 changes = ["running"]
@@ -283,7 +280,7 @@ class _ProgramProvider(ResourceProvider):
         running = False
         try:
             running = sv.process_info(layout, name)["statename"] == "RUNNING"
-        except Exception:  # noqa: BLE001
+        except Exception:
             running = False
         if definition or not running:
             if olds["program"] != name:
@@ -301,10 +298,8 @@ class _ProgramProvider(ResourceProvider):
     def delete(self, id: str, props: dict[str, Any]) -> None:
         layout = self._layout(props)
         sv.remove_program(layout, props["program"])
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{layout.programs}/{props['program']}.conf")
-        except FileNotFoundError:
-            pass
 
 
 class Program(pulumi.dynamic.Resource):
@@ -383,11 +378,6 @@ class GeneratedSecret(pulumi.dynamic.Resource):
 
 # --------------------------------------------------------------------------------------------------
 # Health gate
-
-
-def _get_json(url: str, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return json.loads(resp.read().decode())
 
 
 class _HealthProvider(ResourceProvider):

@@ -101,9 +101,9 @@ def collect(plan: Plan) -> tuple[list[HostStatus], dict[str, Any]]:
             try:
                 targets = get_json(f"http://{h.local_address}:{spec.ports.prometheus}/api/v1/targets")
                 active = targets["data"]["activeTargets"]
-                up = sum(1 for t in active if t["health"] == "up")
-                st.details.append(f"prometheus: {up}/{len(active)} targets up")
-                st.ok &= up == len(active)
+                healthy = sum(1 for t in active if t["health"] == "up")
+                st.details.append(f"prometheus: {healthy}/{len(active)} targets up")
+                st.ok &= healthy == len(active)
             except OSError:
                 st.details.append("prometheus: not answering")
                 st.ok = False

@@ -149,7 +149,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "cond
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - the condition is retried until the deadline
+        except Exception as exc:
             last_exc = exc
         time.sleep(interval)
     detail = f": {last_exc}" if last_exc else ""
