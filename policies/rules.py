@@ -36,13 +36,6 @@ from hastack.topology import (
 class _Unknown:
     """A value the engine does not know yet (an output of a resource not created during preview)."""
 
-    _instance: _Unknown | None = None
-
-    def __new__(cls) -> _Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
     def __repr__(self) -> str:
         return "<unknown during preview>"
 
@@ -169,6 +162,13 @@ def _get(value: Any, *path: str | int) -> Any:
     return value
 
 
+def _int(value: Any) -> int | None:
+    """A whole number; the engine passes every number as a float (JSON), mocks and tests as an int."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
 def _list(value: Any) -> list[Any]:
     if value is None or value is UNKNOWN or isinstance(value, str | bytes | Mapping):
         return []
@@ -234,13 +234,11 @@ def _tier_of(res: Resource) -> Tier | None:
     role = labels(res.props).get(LABEL_ROLE)
     if role not in _PROGRAMS:
         return None
-    tier: Tier = role  # type: ignore[assignment]
-    if res.type == DYNAMIC or "kind" in res.props:
-        # Local: a host runs several processes (a Consul client beside Patroni); the program decides.
-        if res.props.get("kind") != "process":
-            return None
-        return tier if _program(res.props).startswith(_PROGRAMS[tier]) else None
+    tier: Tier = role
     if res.type in (EC2_INSTANCE, LAUNCH_TEMPLATE, ASG, *K8S_WORKLOADS):
+        return tier
+    # Local: a host runs several processes (a Consul client beside Patroni); the program decides.
+    if res.props.get("kind") == "process" and _program(res.props).startswith(_PROGRAMS[tier]):
         return tier
     return None
 
@@ -254,7 +252,8 @@ def _has_zone_spread(props: Mapping[str, Any]) -> bool:
 
 def _replicas(props: Mapping[str, Any], default: int = 1) -> int:
     value = _get(props, "spec", "replicas")
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    n = _int(value)
+    return n if n is not None else default
 
 
 def tier_nodes(resources: Iterable[Resource], settings: Settings = Settings()) -> list[Node]:
@@ -282,8 +281,8 @@ def tier_nodes(resources: Iterable[Resource], settings: Settings = Settings()) -
             for i, z in enumerate(zones):
                 out[(tier, f"{res.name}-{i}")] = Node(tier, z, f"{res.name}-{i}", res)
             continue
-        count = res.props.get("minSize") if res.type == ASG else 1
-        count = count if isinstance(count, int) and count > 0 else 1
+        size = res.props.get("minSize") if res.type == ASG else 1
+        count = max(_int(size) or 1, 1)
         host = lb.get(LABEL_HOST) or res.urn or res.name
         for i in range(count):
             key = host if i == 0 else f"{host}#{i}"
@@ -297,17 +296,17 @@ def _rds_primaries(resources: Iterable[Resource]) -> list[Resource]:
 
 
 def stack_zones(resources: Sequence[Resource], nodes: Sequence[Node], settings: Settings) -> list[str]:
-    """Every zone the stack uses: zone labels, tier nodes and configured zones, in first-seen order."""
+    """Every zone the stack uses: configured zones, zone labels and tier nodes, sorted."""
     seen: dict[str, None] = {}
     for z in settings.zones:
         seen[z] = None
     for res in resources:
-        z = labels(res.props).get(LABEL_ZONE)
-        if z:
-            seen[z] = None
+        label = labels(res.props).get(LABEL_ZONE)
+        if label:
+            seen[label] = None
     for n in nodes:
         seen[n.zone] = None
-    return list(seen)
+    return sorted(seen)
 
 
 def _names(nodes: Iterable[Node]) -> str:
@@ -326,30 +325,21 @@ def _by_zone(nodes: Iterable[Node]) -> dict[str, list[Node]]:
 
 
 def postgres_zone_spread(resources: Sequence[Resource], settings: Settings) -> list[Violation]:
-    """Postgres nodes span >= 2 zones (>= 3 in prod), and every zone has a promotable node outside it."""
+    """Postgres nodes span >= 2 zones (>= 3 in prod), so every zone has a promotable node outside it."""
     nodes = [n for n in tier_nodes(resources, settings) if n.tier == "postgres"]
     if not nodes:
         return []
     need = 3 if settings.prod else 2
     zones = _by_zone(nodes)
-    out = []
-    if len(zones) < need:
-        out.append(
-            Violation(
-                f"Postgres nodes span {len(zones)} zone(s), need >= {need} in {settings.environment}: "
-                f"{_names(nodes)}"
-            )
+    if len(zones) >= need:
+        return []
+    alone = [z for z, members in zones.items() if len(members) == len(nodes)]
+    lost = f"; losing zone {alone[0]} leaves no promotable replica" if alone else ""
+    return [
+        Violation(
+            f"Postgres nodes span {len(zones)} zone(s), need >= {need} in {settings.environment}{lost}: {_names(nodes)}"
         )
-    for zone, members in zones.items():
-        if len(members) == len(nodes):
-            out.append(
-                Violation(
-                    f"losing zone {zone} loses every Postgres node (no promotable replica outside it): "
-                    f"{_names(members)}",
-                    members[0].resource.urn or None,
-                )
-            )
-    return out
+    ]
 
 
 def consul_quorum(resources: Sequence[Resource], settings: Settings) -> list[Violation]:
@@ -370,8 +360,7 @@ def consul_quorum(resources: Sequence[Resource], settings: Settings) -> list[Vio
             out.append(
                 Violation(
                     f"losing zone {zone} leaves {n - len(members)} of {n} Consul servers, quorum needs {need}: "
-                    f"{_names(members)} are in {zone}",
-                    members[0].resource.urn or None,
+                    f"{_names(members)} are in {zone}"
                 )
             )
     return out
@@ -396,23 +385,27 @@ def proxy_tier_spread(resources: Sequence[Resource], settings: Settings) -> list
     return []
 
 
-def _find(resources: Sequence[Resource], ref: Any, urns: Iterable[str], types: Iterable[str]) -> Resource | None:
-    """The resource of one of ``types`` that ``ref`` (an id or name) or one of ``urns`` points at."""
-    types = tuple(types)
-    urns = set(urns)
-    for res in resources:
-        if res.type not in types:
-            continue
-        if res.urn and res.urn in urns:
-            return res
-        if isinstance(ref, str) and ref and ref in (res.id, res.props.get("id"), res.props.get("bucket")):
-            return res
-    return None
-
-
 def _subnet_zone(subnet: Resource) -> str | None:
     zone = labels(subnet.props).get(LABEL_ZONE) or subnet.props.get("availabilityZone")
     return zone if isinstance(zone, str) and zone else None
+
+
+def _subnet_zones(lb: Resource, resources: Sequence[Resource]) -> tuple[set[str], int]:
+    """Zones of a load balancer's subnets, and how many subnets could not be placed in a zone."""
+    ids = [*_list(lb.props.get("subnets")), *(_get(m, "subnetId") for m in _list(lb.props.get("subnetMappings")))]
+    dep_urns = {*lb.deps.get("subnets", ()), *lb.deps.get("subnetMappings", ())}
+    subnets: dict[str, Resource] = {}
+    for s in resources:
+        if s.type != SUBNET:
+            continue
+        # During preview subnet ids are unknown, but the engine says which subnets a property came from.
+        by_dep = bool(s.urn) and s.urn in dep_urns
+        by_id = any(isinstance(i, str) and i and i in (s.id, s.props.get("id")) for i in ids)
+        if by_dep or by_id:
+            subnets[s.urn or s.name] = s
+    zones = {z for z in (_subnet_zone(s) for s in subnets.values()) if z}
+    placed = sum(1 for s in subnets.values() if _subnet_zone(s))
+    return zones, max(0, len(ids) - placed)
 
 
 def nlb_zone_coverage(resources: Sequence[Resource], settings: Settings) -> list[Violation]:
@@ -432,37 +425,10 @@ def nlb_zone_coverage(resources: Sequence[Resource], settings: Settings) -> list
                     lb.urn or None,
                 )
             )
-        refs = [(s, lb.deps.get("subnets", ())) for s in _list(lb.props.get("subnets"))]
-        refs += [(_get(m, "subnetId"), lb.deps.get("subnetMappings", ())) for m in _list(lb.props.get("subnetMappings"))]
-        covered: set[str] = set()
-        unresolved = []
-        for ref, urns in refs:
-            subnet = _find(resources, ref, urns if len(refs) == 1 or not isinstance(ref, str) else (), (SUBNET,))
-            if subnet is None and len(urns) and not isinstance(ref, str):
-                unresolved.append(ref)
-                continue
-            zone = _subnet_zone(subnet) if subnet else None
-            if zone:
-                covered.add(zone)
-            else:
-                unresolved.append(ref)
-        if not refs and lb.deps.get("subnets"):
-            # During preview a subnet list made of unknown ids still says which subnets it came from.
-            for urn in lb.deps["subnets"]:
-                subnet = _find(resources, None, (urn,), (SUBNET,))
-                zone = _subnet_zone(subnet) if subnet else None
-                if zone:
-                    covered.add(zone)
-        if not covered and lb.deps.get("subnets"):
-            for urn in lb.deps["subnets"]:
-                subnet = _find(resources, None, (urn,), (SUBNET,))
-                zone = _subnet_zone(subnet) if subnet else None
-                if zone:
-                    covered.add(zone)
-            unresolved = [] if covered else unresolved
+        covered, unresolved = _subnet_zones(lb, resources)
         missing = [z for z in db_zones if z not in covered]
         if missing:
-            detail = f" ({len(unresolved)} subnet(s) of unknown zone)" if unresolved else ""
+            detail = f" ({unresolved} subnet(s) of unknown zone)" if unresolved else ""
             out.append(
                 Violation(
                     f"{lb.ref}: subnets cover zones {sorted(covered)}{detail}, missing database zone(s) {missing}",
@@ -482,7 +448,7 @@ def rds_resilience(type_: str, props: Mapping[str, Any], settings: Settings) -> 
         if props.get("multiAz") is not True:
             out.append(f"multiAz must be true, got {props.get('multiAz')!r}")
         retention = props.get("backupRetentionPeriod")
-        if retention is not UNKNOWN and not (isinstance(retention, int) and retention >= 7):
+        if retention is not UNKNOWN and (_int(retention) or 0) < 7:
             out.append(f"backupRetentionPeriod must be >= 7 days, got {retention!r}")
     if settings.prod and props.get("deletionProtection") is not True:
         out.append(f"deletionProtection must be true in prod, got {props.get('deletionProtection')!r}")
@@ -552,9 +518,7 @@ def kubernetes_pdb(resources: Sequence[Resource], settings: Settings) -> list[Vi
             for p in pdbs
         )
         if not covered:
-            out.append(
-                Violation(f"{w.ref} has no PodDisruptionBudget selecting its pods {pods}", w.urn or None)
-            )
+            out.append(Violation(f"{w.ref} has no PodDisruptionBudget selecting its pods {pods}", w.urn or None))
     return out
 
 
@@ -563,7 +527,7 @@ def kubernetes_pdb(resources: Sequence[Resource], settings: Settings) -> list[Vi
 
 
 def _unencrypted_block_devices(type_: str, props: Mapping[str, Any]) -> list[str]:
-    out = []
+    out: list[str] = []
     if type_ == EC2_INSTANCE:
         devices = [("rootBlockDevice", props.get("rootBlockDevice"))]
         devices += [(f"ebsBlockDevices[{i}]", d) for i, d in enumerate(_list(props.get("ebsBlockDevices")))]
@@ -632,8 +596,8 @@ def _ports_hit(from_port: Any, to_port: Any, protocol: Any, protected: Iterable[
         return []
     if proto in ("-1", "all"):
         return sorted(protected)
-    lo = from_port if isinstance(from_port, int) else None
-    hi = to_port if isinstance(to_port, int) else lo
+    lo = _int(from_port)
+    hi = _int(to_port) if _int(to_port) is not None else lo
     if lo is None:
         return []
     if lo == 0 and hi in (0, 65535):
@@ -693,11 +657,19 @@ _CREDENTIALS_IN_URI = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]+:(?P<value
 # Values that say where a secret comes from instead of holding it.
 _REFERENCE = re.compile(
     r"""(?ix)^(
-      | null | none | ~ | true | false | \d+
-      | \$.* | .*\{\{.*\}\}.* | .*\$\{.*\}.* | <.*> | \*+ | %\(.*\)s
+      | null | none | ~ | true | false | \d{1,4}
+      | \$\{?[A-Za-z_]\w*\}? | \$\(.*\) | .*\{\{.*\}\}.* | .*\$\{.*\}.* | <.*> | \*+ | %\(.*\)s
       | (arn|ssm|secretsmanager|vault|file|env|sm|aws-sm|k8s-secret):.* | /\S*
     )$"""
 )
+
+
+# Anywhere in a value: a shell substitution, a template or a printf format fills the secret in at boot.
+_FILLED_IN = re.compile(r"\$\(|\$\{|\{\{|%s|%\(\w+\)s")
+
+
+def _is_reference(value: str) -> bool:
+    return bool(_REFERENCE.match(value) or _FILLED_IN.search(value))
 
 
 def find_plaintext_secrets(text: str) -> list[str]:
@@ -705,9 +677,9 @@ def find_plaintext_secrets(text: str) -> list[str]:
     found = []
     for m in _SECRET_ASSIGNMENT.finditer(text):
         value = m.group("value").strip().rstrip(",;").strip().strip("'\"").strip()
-        if not _REFERENCE.match(value):
+        if not _is_reference(value):
             found.append(m.group("key"))
-    found += ["credentials in a URI" for m in _CREDENTIALS_IN_URI.finditer(text) if not _REFERENCE.match(m["value"])]
+    found += ["credentials in a URI" for m in _CREDENTIALS_IN_URI.finditer(text) if not _is_reference(m["value"])]
     return found
 
 
@@ -729,8 +701,8 @@ def decode_user_data(value: Any) -> str:
 
 
 def _octal_mode(mode: Any) -> int | None:
-    if isinstance(mode, int) and not isinstance(mode, bool):
-        return mode
+    if _int(mode) is not None:
+        return _int(mode)
     if isinstance(mode, str) and re.fullmatch(r"0?o?[0-7]{3,4}", mode):
         return int(mode.replace("o", ""), 8)
     return None
@@ -751,15 +723,17 @@ def no_plaintext_secrets(type_: str, props: Mapping[str, Any], settings: Setting
                 keys.append(name)
             if keys:
                 out.append(f"data[{name}] holds plain-text secret(s) for {sorted(set(keys))}; use a Secret")
-    elif props.get("kind") in ("file", "secret"):
+    elif not type_.startswith(("aws:", "kubernetes:")) and props.get("kind") in ("file", "secret"):
+        # A `secret` resource without a path is a generated value kept only in (encrypted) Pulumi state.
+        on_disk = props.get("kind") == "file" or bool(props.get("path"))
         secret = props.get("secret") is True or props.get("kind") == "secret"
         mode = _octal_mode(props.get("mode"))
-        path = props.get("path") or "(no path)"
-        if secret and props.get("mode") is not UNKNOWN and (mode is None or mode & 0o077):
+        path = str(props.get("path") or "(no path)")
+        if on_disk and secret and props.get("mode") is not UNKNOWN and (mode is None or mode & 0o077):
             out.append(f"{path} holds a secret but its mode is {props.get('mode')!r}; it must be 0600")
-        content = props.get("content")
-        if not secret and isinstance(content, str):
-            keys = find_plaintext_secrets(content)
+        text = props.get("content")
+        if not secret and isinstance(text, str):
+            keys = find_plaintext_secrets(text)
             if keys:
                 out.append(f"{path} holds plain-text secret(s) for {sorted(set(keys))} but is not marked secret")
     return out
@@ -817,48 +791,100 @@ StackRule = Callable[[Sequence[Resource], Settings], list[Violation]]
 
 @dataclass(frozen=True)
 class Rule:
+    """A named rule: exactly one of ``resource`` (per resource) or ``stack`` (whole stack) is set."""
+
     name: str
     description: str
-    check: ResourceRule | StackRule
-    stack: bool
+    resource: ResourceRule | None = None
+    stack: StackRule | None = None
     config: tuple[str, ...] = ()
 
 
+def _blast_radius_rule(resources: Sequence[Resource], settings: Settings) -> list[Violation]:
+    return blast_radius_report(resources, settings)[1]
+
+
 RULES: tuple[Rule, ...] = (
-    Rule("postgres-zone-spread", "Postgres nodes span >= 2 zones (>= 3 in prod), each with a promotable node "
-         "outside it.", postgres_zone_spread, True, ("environment", "zones")),  # fmt: skip
-    Rule("consul-quorum", "Consul servers are an odd count >= 3 and keep quorum when any one zone is lost.",
-         consul_quorum, True, ("zones",)),  # fmt: skip
-    Rule("proxy-tier-spread", "The proxy tier has >= 2 members in >= 2 zones.", proxy_tier_spread, True, ("zones",)),
-    Rule("nlb-zone-coverage", "NLBs balance across zones and have a subnet in every zone with a database node.",
-         nlb_zone_coverage, True),  # fmt: skip
-    Rule("rds-resilience", "RDS is Multi-AZ, keeps >= 7 days of backups and, in prod, has deletion protection.",
-         rds_resilience, False, ("environment",)),  # fmt: skip
-    Rule("kubernetes-zone-spread", "hastack StatefulSets and Deployments spread pods over zones with "
-         "DoNotSchedule.", kubernetes_zone_spread, False),  # fmt: skip
-    Rule("kubernetes-pdb", "Every hastack StatefulSet and Deployment has a PodDisruptionBudget.", kubernetes_pdb, True),
-    Rule("encryption-at-rest", "EBS volumes, block devices, RDS storage and S3 buckets are encrypted at rest.",
-         encryption_at_rest, True),  # fmt: skip
-    Rule("no-public-database-ingress", "No 0.0.0.0/0 or ::/0 ingress on Postgres, Patroni or Consul ports.",
-         no_public_database_ingress, False, ("ports",)),  # fmt: skip
-    Rule("backup-bucket-private", "The backup bucket blocks every form of public access.", backup_bucket_private, True),
-    Rule("no-plaintext-secrets", "No plain-text secrets in user data, ConfigMaps or local config files.",
-         no_plaintext_secrets, False),  # fmt: skip
-    Rule("blast-radius", "Losing any one zone leaves Postgres a promotable synchronous copy, Consul its quorum "
-         "and the proxy tier a member.", lambda res, s: blast_radius_report(res, s)[1], True, ("zones",)),  # fmt: skip
+    Rule(
+        "postgres-zone-spread",
+        "Postgres nodes span >= 2 zones (>= 3 in prod), each zone with a promotable node outside it.",
+        stack=postgres_zone_spread,
+        config=("environment", "zones"),
+    ),
+    Rule(
+        "consul-quorum",
+        "Consul servers are an odd count >= 3 and keep quorum when any one zone is lost.",
+        stack=consul_quorum,
+        config=("zones",),
+    ),
+    Rule(
+        "proxy-tier-spread",
+        "The proxy tier has >= 2 members in >= 2 zones.",
+        stack=proxy_tier_spread,
+        config=("zones",),
+    ),
+    Rule(
+        "nlb-zone-coverage",
+        "NLBs balance across zones and have a subnet in every zone with a database node.",
+        stack=nlb_zone_coverage,
+    ),
+    Rule(
+        "rds-resilience",
+        "RDS is Multi-AZ, keeps >= 7 days of backups and, in prod, has deletion protection.",
+        resource=rds_resilience,
+        config=("environment",),
+    ),
+    Rule(
+        "kubernetes-zone-spread",
+        "hastack StatefulSets and Deployments spread their pods over zones with DoNotSchedule.",
+        resource=kubernetes_zone_spread,
+    ),
+    Rule(
+        "kubernetes-pdb",
+        "Every hastack StatefulSet and Deployment has a PodDisruptionBudget selecting its pods.",
+        stack=kubernetes_pdb,
+    ),
+    Rule(
+        "encryption-at-rest",
+        "EBS volumes, instance block devices, RDS storage and S3 buckets are encrypted at rest.",
+        stack=encryption_at_rest,
+    ),
+    Rule(
+        "no-public-database-ingress",
+        "No 0.0.0.0/0 or ::/0 ingress on Postgres, Patroni or Consul ports.",
+        resource=no_public_database_ingress,
+        config=("ports",),
+    ),
+    Rule(
+        "backup-bucket-private",
+        "The backup bucket blocks every form of public access.",
+        stack=backup_bucket_private,
+    ),
+    Rule(
+        "no-plaintext-secrets",
+        "No plain-text secrets in user data, ConfigMaps or local config files (secret files are 0600).",
+        resource=no_plaintext_secrets,
+    ),
+    Rule(
+        "blast-radius",
+        "Losing any one zone leaves Postgres a promotable synchronous copy, Consul its quorum and the proxy "
+        "tier a member.",
+        stack=_blast_radius_rule,
+        config=("zones",),
+    ),
 )
+RULE_NAMES: tuple[str, ...] = tuple(r.name for r in RULES)
 
 
 def run_stack(resources: Sequence[Resource], settings: Settings = Settings()) -> dict[str, list[Violation]]:
     """Every rule over a whole stack, as the pack would run them; used by tests and ``make`` helpers."""
     out: dict[str, list[Violation]] = {}
     for rule in RULES:
-        if rule.stack:
-            out[rule.name] = rule.check(resources, settings)  # type: ignore[call-arg,arg-type]
-        else:
+        if rule.stack is not None:
+            out[rule.name] = rule.stack(resources, settings)
+        elif rule.resource is not None:
+            check = rule.resource
             out[rule.name] = [
-                Violation(f"{r.ref}: {m}", r.urn or None)
-                for r in resources
-                for m in rule.check(r.type, r.props, settings)  # type: ignore[call-arg,arg-type]
+                Violation(f"{r.ref}: {m}", r.urn or None) for r in resources for m in check(r.type, r.props, settings)
             ]
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +23,10 @@ ROOT = Path(os.environ.get("HASTACK_PROJECT_DIR", Path(__file__).resolve().paren
 def policy_config(stack: str, root: Path = ROOT) -> Path | None:
     path = root / "stacks" / f"policy.{stack}.json"
     return path if path.exists() else None
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 @dataclass
@@ -69,7 +74,10 @@ class Stack:
             extra["policy_packs"] = packs
             if cfg:
                 extra["policy_pack_configs"] = [str(cfg)]
-        return self._stack.preview(on_output=on_output, diff=True, **extra, **kw)
+        # With --diff the engine writes diagnostics (policy messages such as the blast-radius table, and
+        # errors) to stderr; pass them through wherever stdout goes.
+        on_error = _to_stderr if on_output is print else on_output
+        return self._stack.preview(on_output=on_output, on_error=on_error, diff=True, **extra, **kw)
 
     def destroy(self, on_output: Callable[[str], Any] | None = print, **kw: Any) -> auto.DestroyResult:
         return self._stack.destroy(on_output=on_output, **kw)
