@@ -20,8 +20,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console()
-err = Console(stderr=True)
+# Outside a terminal (CI logs, `make` piped to a file) rich would wrap tables at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 StackOpt = typer.Option("local", "--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml).")
 
