@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from hastack.ops import ROOT, Stack
+from hastack.platforms.local import supervisor as sv
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +51,21 @@ def remove_stack(name: str) -> None:
     pulumi("destroy", "--yes", "--stack", name)
     pulumi("stack", "rm", "--yes", "--force", "--stack", name)
     (ROOT / "stacks" / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+    purge_leftovers(name)
+
+
+def purge_leftovers(name: str) -> None:
+    """Remove what an interrupted earlier run of a test stack left behind (its state is gone with its
+    clone): stop its supervisords by pid, then delete its folder. Only ever test stacks."""
+    assert name.startswith("itest"), name
+    root = Path(f"/var/lib/hastack/{name}")
+    if not root.exists():
+        return
+    for host in root.iterdir():
+        layout = sv.HostLayout(str(host))
+        if sv.supervisord_pid(layout):
+            sv.stop_supervisord(layout)
+    shutil.rmtree(root)
 
 
 @pytest.fixture(scope="module")

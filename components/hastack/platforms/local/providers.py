@@ -79,7 +79,15 @@ def _changed(olds: dict[str, Any], news: dict[str, Any], keys: list[str]) -> lis
 
 class _RootProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        _mkdir(props["path"], 0o755)
+        path = props["path"]
+        if os.path.isdir(path) and os.listdir(path):
+            # Left over by a deployment whose Pulumi state is gone; its data is not ours to delete.
+            raise RuntimeError(
+                f"{path} already exists and is not empty (left over from an earlier deployment of this stack "
+                "whose state is gone). Stop what runs there, move it away or remove it, or set another "
+                "hastack:local.dataDir."
+            )
+        _mkdir(path, 0o755)
         return CreateResult(id_=props["path"], outs=props)
 
     def delete(self, id: str, props: dict[str, Any]) -> None:
