@@ -46,6 +46,10 @@ class CapturedResource:
     """What the mocks returned as the resource's state (inputs plus mocked computed values)."""
     secret_paths: frozenset[str] = frozenset()
     """Dotted paths of inputs that were marked secret (``data.password``, ``userData``)."""
+    id: str = ""
+    """The mocked physical id (``<name>-id``); other resources' inputs refer to it."""
+    provider: str = ""
+    """Provider reference (``<urn>::<id>``) when one was set explicitly or inherited; empty for the default."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -168,6 +172,8 @@ class _Monitor(_mocks.MockMonitor):
                 inputs=inputs,
                 outputs=_unwrap(dict(state), "", set()),
                 secret_paths=frozenset(secret_paths),
+                id=self.resources[response.urn].id or "",
+                provider=request.provider or "",
             )
         )
         return response

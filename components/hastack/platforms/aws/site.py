@@ -35,7 +35,9 @@ class Layout:
 def layout(spec: HaStackSpec) -> Layout:
     """A /20 private subnet per zone in zone order, and the last /24 of the VPC for the NAT gateway."""
     vpc = ipaddress.ip_network(spec.aws.vpc_cidr)
-    twenties = list(vpc.subnets(new_prefix=20)) if vpc.prefixlen <= 20 else []
+    twenties: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = (
+        list(vpc.subnets(new_prefix=20)) if vpc.prefixlen <= 20 else []
+    )
     if len(twenties) < len(spec.zones) + 1:
         raise ValueError(
             f"hastack:aws.vpcCidr must hold a /20 per zone plus one for the NAT subnet "

@@ -1,0 +1,91 @@
+"""ConsulCluster on Kubernetes: a server StatefulSet per zone, a headless Service to join, a PDB for quorum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .site import CONSUL_SERVERS_SERVICE, pod_labels, service_address, tier_selector
+from .workloads import Context, config_map, consul_container, consul_volumes, host_service, pdb, placement
+
+
+def volume_claim(ctx: Context, labels: dict[str, str], size: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if ctx.spec.kubernetes.storage_class:
+        spec["storageClassName"] = ctx.spec.kubernetes.storage_class
+    return {"metadata": {"name": "data", "labels": labels}, "spec": spec}
+
+
+class ConsulCluster(pulumi.ComponentResource):
+    """Consul servers keyed by zone (``<name>-consul-<zone>``), each a one-pod StatefulSet with its volume."""
+
+    servers: dict[str, k8s.apps.v1.StatefulSet]
+    """Server StatefulSets keyed by host name."""
+    join_address: pulumi.Output[str]
+    """Headless Service name every agent joins through."""
+    ui_url: pulumi.Output[str]
+    """Consul UI (in-cluster; `kubectl port-forward svc/consul-ui` from outside)."""
+
+    def __init__(self, name: str, ctx: Context, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hastack:kubernetes:ConsulCluster", name, None, opts)
+        spec, p = ctx.spec, ctx.spec.ports
+        child = pulumi.ResourceOptions(parent=self)
+        selector = tier_selector("consul", ctx.stack)
+        k8s.core.v1.Service(
+            f"{name}-servers",
+            metadata=ctx.meta(CONSUL_SERVERS_SERVICE, "consul"),
+            spec={
+                "clusterIP": "None",
+                # Agents join by resolving every server's pod IP, including servers not yet ready.
+                "publishNotReadyAddresses": True,
+                "selector": selector,
+                "ports": [
+                    {"name": "serf-lan-tcp", "port": p.consul_serf_lan, "protocol": "TCP"},
+                    {"name": "serf-lan-udp", "port": p.consul_serf_lan, "protocol": "UDP"},
+                    {"name": "server", "port": p.consul_server},
+                ],
+            },
+            opts=child,
+        )
+        ui = k8s.core.v1.Service(
+            f"{name}-ui",
+            metadata=ctx.meta("consul-ui", "consul"),
+            spec={
+                "selector": selector,
+                "ports": [{"name": "http", "port": p.consul_http, "targetPort": p.consul_http}],
+            },
+            opts=child,
+        )
+        self.servers = {}
+        for host in ctx.plan.consul_servers:
+            labels = pod_labels(spec, host, ctx.stack)
+            config_map(ctx, host, self)
+            host_service(ctx, host, {"http": p.consul_http, "server": p.consul_server}, self)
+            self.servers[host.name] = k8s.apps.v1.StatefulSet(
+                f"{ctx.name}-{host.name}",
+                metadata={**ctx.meta(host.name, "consul"), "labels": labels},
+                spec={
+                    "serviceName": CONSUL_SERVERS_SERVICE,
+                    "replicas": 1,
+                    "selector": {"matchLabels": {**selector, "hastack.io/host": host.name}},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            **placement(ctx, host),
+                            "securityContext": {"fsGroup": 1000},
+                            "terminationGracePeriodSeconds": 30,
+                            "containers": [consul_container(ctx, host, data_volume="data")],
+                            "volumes": consul_volumes(host),
+                        },
+                    },
+                    "volumeClaimTemplates": [volume_claim(ctx, labels, "1Gi")],
+                },
+                opts=child,
+            )
+        # Voluntary disruptions (drains, upgrades) may never take Consul below quorum.
+        pdb(ctx, "consul", self, minAvailable=ctx.plan.consul_quorum)
+        self.join_address = pulumi.Output.from_input(service_address(spec, CONSUL_SERVERS_SERVICE))
+        self.ui_url = ui.id.apply(lambda _: f"http://{service_address(spec, 'consul-ui')}:{p.consul_http}/ui/")
+        self.register_outputs({"join_address": self.join_address, "ui_url": self.ui_url})

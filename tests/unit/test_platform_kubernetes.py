@@ -1,0 +1,270 @@
+"""Contracts of the Kubernetes platform, checked on the objects it registers under Pulumi's mocks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import yaml
+
+from hastack.spec import SpecError, load_spec
+from hastack.testing import Capture, CapturedResource, capture, walk_strings
+
+ZONES3 = ["us-east-1a", "us-east-1b", "us-east-1c"]
+PROD = {
+    "platform": "kubernetes",
+    "environment": "prod",
+    "zones": ZONES3,
+    "consul": {"image": "hashicorp/consul:1.8.7"},
+    "postgres": {"image": "registry.example/spilo-15:3.0-p1"},
+    "kubernetes": {"namespace": "db", "storageClass": "gp3", "storageGb": 80},
+}
+DEV = {"platform": "kubernetes", "environment": "dev", "zones": ZONES3[:2]}
+
+STS = "kubernetes:apps/v1:StatefulSet"
+DEPLOY = "kubernetes:apps/v1:Deployment"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+CM = "kubernetes:core/v1:ConfigMap"
+SECRET = "kubernetes:core/v1:Secret"
+
+
+@pytest.fixture(scope="module")
+def prod() -> Capture:
+    return capture(PROD, stack="k8s")
+
+
+@pytest.fixture(scope="module")
+def dev() -> Capture:
+    return capture(DEV, stack="dev")
+
+
+@pytest.fixture(scope="module", params=["prod", "dev"])
+def each(request, prod, dev) -> tuple[dict, Capture]:
+    return (PROD, prod) if request.param == "prod" else (DEV, dev)
+
+
+def _workloads(cap: Capture) -> list[CapturedResource]:
+    return [*cap.of_type(STS), *cap.of_type(DEPLOY)]
+
+
+def _pod(w: CapturedResource) -> dict:
+    return w.inputs["spec"]["template"]
+
+
+def _labels(w: CapturedResource) -> dict:
+    return _pod(w)["metadata"]["labels"]
+
+
+def _by_role(cap: Capture, role: str) -> list[CapturedResource]:
+    return [w for w in _workloads(cap) if _labels(w)["hastack.io/role"] == role]
+
+
+# --------------------------------------------------------------------------------------------------
+# Placement, spread and disruption budgets
+
+
+def test_consul_and_postgres_are_statefulsets_one_per_zone_and_proxies_span_two_zones(each):
+    config, cap = each
+    per = Counter((_labels(w)["hastack.io/role"], _labels(w)["hastack.io/zone"], w.type) for w in _workloads(cap))
+    for zone in config["zones"]:
+        assert per[("postgres", zone, STS)] == 1, per
+        assert per[("consul", zone, STS)] >= 1, per
+    assert sum(w.inputs["spec"]["replicas"] for w in _by_role(cap, "consul")) == 3
+    proxies = _by_role(cap, "proxy")
+    assert all(w.type == DEPLOY for w in proxies)
+    assert sum(w.inputs["spec"]["replicas"] for w in proxies) >= 2
+    assert len({_labels(w)["hastack.io/zone"] for w in proxies}) >= 2
+
+
+def test_every_pod_is_pinned_to_its_labelled_zone_and_spread_across_zones(each):
+    _, cap = each
+    for w in _workloads(cap):
+        spec, labels = _pod(w)["spec"], _labels(w)
+        terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms[0]["matchExpressions"] == [
+            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [labels["hastack.io/zone"]]}
+        ]
+        zone_spread = [
+            c for c in spec["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"
+        ]
+        assert len(zone_spread) == 1, w.name
+        c = zone_spread[0]
+        assert c["whenUnsatisfiable"] == "DoNotSchedule" and c["maxSkew"] == 1
+        # The constraint counts the whole tier: its selector matches this pod and its siblings in other zones.
+        assert c["labelSelector"]["matchLabels"].items() <= labels.items()
+        assert "hastack.io/zone" not in c["labelSelector"]["matchLabels"]
+
+
+def test_disruption_budgets_keep_consul_quorum_and_lose_at_most_one_postgres_or_proxy(prod):
+    pdbs = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in prod.of_type(PDB)}
+    assert pdbs["consul"]["minAvailable"] == 2
+    assert pdbs["postgres"]["maxUnavailable"] == 1
+    assert pdbs["proxy"]["maxUnavailable"] == 1
+    for role, budget in pdbs.items():
+        selected = [w for w in _workloads(prod) if budget["selector"]["matchLabels"].items() <= _labels(w).items()]
+        assert selected == _by_role(prod, role), role
+
+
+def test_postgres_volume_claims_use_the_storage_class_size_and_labels(prod):
+    for w in _by_role(prod, "postgres"):
+        (claim,) = w.inputs["spec"]["volumeClaimTemplates"]
+        assert claim["spec"]["storageClassName"] == "gp3"
+        assert claim["spec"]["resources"]["requests"]["storage"] == "80Gi"
+        assert claim["metadata"]["labels"]["hastack.io/zone"] == _labels(w)["hastack.io/zone"]
+        assert claim["metadata"]["labels"]["hastack.io/role"] == "postgres"
+    for w in _by_role(prod, "consul"):
+        assert w.inputs["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"]["hastack.io/role"] == "consul"
+
+
+def test_each_postgres_pod_runs_a_consul_agent_that_patroni_uses_on_localhost(prod):
+    cms = {c.inputs["metadata"]["name"]: c.inputs["data"] for c in prod.of_type(CM)}
+    for w in _by_role(prod, "postgres"):
+        names = [c["name"] for c in _pod(w)["spec"]["containers"]]
+        assert {"patroni", "consul", "postgres-exporter"} <= set(names)
+        host = _labels(w)["hastack.io/host"]
+        patroni = yaml.safe_load(cms[host]["patroni.yml"])
+        assert patroni["consul"]["host"] == "127.0.0.1:8500"
+        assert patroni["consul"]["checks"] == ["serfHealth"]
+        assert "server     = false" in cms[host]["consul.hcl"]
+
+
+def test_images_come_from_the_spec(prod):
+    spec = load_spec(PROD)
+    images = {c["name"]: c["image"] for w in _workloads(prod) for c in _pod(w)["spec"]["containers"]}
+    assert images["patroni"] == spec.postgres.image == "registry.example/spilo-15:3.0-p1"
+    assert images["consul"] == spec.consul.image
+    assert images["haproxy"] == spec.proxy.image
+    assert images["prometheus"] == spec.monitoring.image
+    assert images["postgres-exporter"] == spec.kubernetes.postgres_exporter_image
+
+
+def test_labels_name_role_zone_host_and_stack_on_every_pod_template(each):
+    _, cap = each
+    hosts = set()
+    for w in _workloads(cap):
+        labels = _labels(w)
+        assert {"hastack.io/role", "hastack.io/zone", "hastack.io/host", "hastack.io/stack"} <= set(labels)
+        assert w.inputs["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        hosts.add(labels["hastack.io/host"])
+    assert len(hosts) == len(_workloads(cap))
+
+
+def test_tier_components_have_platform_type_tokens_and_zone_keyed_children(prod):
+    tokens = {r.type for r in prod.resources if not r.custom}
+    for tier in ("HaStack", "ConsulCluster", "PostgresCluster", "ProxyTier", "Monitoring"):
+        assert f"hastack:kubernetes:{tier}" in tokens
+    for w in _workloads(prod):
+        labels = _labels(w)
+        assert w.name == f"hastack-{labels['hastack.io/role']}-{labels['hastack.io/zone']}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Network policies
+
+
+def _allowed_sources(cap: Capture, role: str, port: int) -> set[str] | None:
+    """Roles whose pods may reach ``port`` on pods of ``role`` (None: anyone)."""
+    sources: set[str] = set()
+    for pol in cap.of_type(NETPOL):
+        spec = pol.inputs["spec"]
+        sel = spec["podSelector"]
+        if not sel:
+            continue
+        roles = next(e["values"] for e in sel["matchExpressions"] if e["key"] == "hastack.io/role")
+        if role not in roles:
+            continue
+        for rule in spec.get("ingress", []):
+            if not any(p["port"] == port for p in rule["ports"]):
+                continue
+            if "from" not in rule:
+                return None
+            for peer in rule["from"]:
+                sources |= set(next(e["values"] for e in peer["podSelector"]["matchExpressions"]))
+    return sources
+
+
+def test_namespace_denies_ingress_by_default(each):
+    _, cap = each
+    deny = [p for p in cap.of_type(NETPOL) if p.inputs["spec"]["podSelector"] == {}]
+    assert len(deny) == 1
+    assert deny[0].inputs["spec"]["policyTypes"] == ["Ingress"] and "ingress" not in deny[0].inputs["spec"]
+
+
+def test_postgres_is_reachable_only_from_the_proxy_tier_and_its_peers(prod):
+    assert _allowed_sources(prod, "postgres", 5432) == {"proxy", "postgres"}
+    assert _allowed_sources(prod, "postgres", 8008) == {"proxy", "postgres", "monitoring"}
+    assert _allowed_sources(prod, "postgres", 9187) == {"monitoring"}
+    assert _allowed_sources(prod, "consul", 8300) == {"consul", "postgres", "proxy"}
+    assert _allowed_sources(prod, "proxy", 5000) is None  # the client-facing port
+
+
+# --------------------------------------------------------------------------------------------------
+# Secrets
+
+
+def test_no_generated_secret_in_any_configmap_or_pod_template(each):
+    _, cap = each
+    assert len(cap.generated_secrets) >= 5
+    for r in (*cap.of_type(CM), *_workloads(cap)):
+        for text in walk_strings(r.inputs):
+            for secret in cap.generated_secrets:
+                assert secret not in text, f"{r.name} carries a generated secret"
+
+
+def test_passwords_reach_pods_only_through_secret_references(prod):
+    secrets = {s.inputs["metadata"]["name"]: s for s in prod.of_type(SECRET)}
+    pw = secrets["postgres-passwords"]
+    assert set(pw.inputs["stringData"]) == {"superuser", "replication", "rewind"}
+    assert "stringData" in pw.secret_paths
+    consul = secrets["consul-secrets"]
+    assert "stringData" in consul.secret_paths
+    assert "encrypt =" in consul.inputs["stringData"]["agent.hcl"]
+    for w in _by_role(prod, "postgres"):
+        patroni = next(c for c in _pod(w)["spec"]["containers"] if c["name"] == "patroni")
+        env = {e["name"]: e for e in patroni["env"]}
+        for var, key in (("PATRONI_SUPERUSER_PASSWORD", "superuser"), ("PATRONI_REPLICATION_PASSWORD", "replication")):
+            assert env[var]["valueFrom"]["secretKeyRef"] == {"name": "postgres-passwords", "key": key}
+            assert "value" not in env[var]
+
+
+# --------------------------------------------------------------------------------------------------
+# Services, outputs, provider
+
+
+def test_clients_get_write_and_read_services_over_the_proxy_tier(prod):
+    svcs = {s.inputs["metadata"]["name"]: s.inputs["spec"] for s in prod.of_type("kubernetes:core/v1:Service")}
+    assert svcs["hastack-primary"]["ports"][0]["port"] == 5000
+    assert svcs["hastack-replicas"]["ports"][0]["port"] == 5001
+    assert svcs["hastack-primary"]["selector"]["hastack.io/role"] == "proxy"
+    assert svcs["consul-server"]["clusterIP"] == "None"
+    for w in _by_role(prod, "postgres"):
+        host = _labels(w)["hastack.io/host"]
+        assert svcs[host]["publishNotReadyAddresses"] is True  # the member's stable address
+
+
+def test_outputs_name_the_in_cluster_services(prod):
+    assert prod.outputs["write_endpoint"] == "hastack-primary.db.svc.cluster.local:5000"
+    assert prod.outputs["read_endpoint"] == "hastack-replicas.db.svc.cluster.local:5001"
+    assert prod.outputs["write_dsn"].startswith("postgresql://postgres:")
+    assert len(prod.outputs["patroni_urls"]) == 3
+    assert prod.outputs["prometheus_url"] == "http://prometheus.db.svc.cluster.local:9090"
+    assert all(r.inputs["metadata"]["namespace"] == "db" for r in prod.of_type(CM))
+
+
+def test_render_yaml_to_directory_routes_every_object_through_one_provider(tmp_path):
+    out = str(tmp_path / "manifests")
+    cap = capture({**DEV, "kubernetes": {"renderYamlToDirectory": out}}, stack="dev")
+    (provider,) = cap.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["renderYamlToDirectory"] == out
+    objects = [r for r in cap.resources if r.type.startswith("kubernetes:")]
+    assert objects and all(r.provider.startswith(provider.urn) for r in objects)
+
+
+def test_default_objects_use_the_ambient_kubeconfig(dev):
+    assert not dev.of_type("pulumi:providers:kubernetes")
+
+
+def test_rds_mode_is_refused_on_kubernetes():
+    with pytest.raises(SpecError, match=r"postgres\.mode rds is only available on platform aws"):
+        load_spec({**DEV, "postgres": {"mode": "rds"}})
