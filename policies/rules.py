@@ -343,7 +343,9 @@ def postgres_zone_spread(resources: Sequence[Resource], settings: Settings) -> l
 
 
 def consul_quorum(resources: Sequence[Resource], settings: Settings) -> list[Violation]:
-    """Consul servers: an odd count >= 3, placed so that losing any single zone keeps quorum."""
+    """Consul servers: an odd count >= 3, placed so that losing any single zone keeps quorum.
+
+    Patroni nodes need them; managed Postgres (RDS instances are not tier nodes) does not."""
     nodes = tier_nodes(resources, settings)
     servers = [n for n in nodes if n.tier == "consul"]
     if not servers:
@@ -744,17 +746,24 @@ def no_plaintext_secrets(type_: str, props: Mapping[str, Any], settings: Setting
 
 
 def blast_radius(resources: Sequence[Resource], settings: Settings = Settings()) -> tuple[ZoneLoss, ...]:
-    """Per zone: what survives its loss, from the zone of every node (RDS Multi-AZ counts in every zone)."""
+    """Per zone: what survives its loss, from the zone of every node (RDS Multi-AZ counts in every zone).
+
+    Managed Postgres (RDS, no Patroni node) needs no Consul: without Consul servers the quorum question
+    does not apply. Consul servers that do exist are always held to their quorum."""
     nodes = tier_nodes(resources, settings)
     zones = stack_zones(resources, nodes, settings)
     pg = [n.zone for n in nodes if n.tier == "postgres"]
     proxies = [n.zone for n in nodes if n.tier == "proxy"]
-    for db in _rds_primaries(resources):
+    consul: list[str] | None = [n.zone for n in nodes if n.tier == "consul"]
+    rds = _rds_primaries(resources)
+    if rds and not pg and not consul:
+        consul = None
+    for db in rds:
         # Multi-AZ keeps a synchronous standby in another zone and moves the endpoint with it.
         pg += list(zones) if db.props.get("multiAz") is True else [str(db.props.get("availabilityZone") or "?")]
         if not any(n.tier == "proxy" for n in nodes):
             proxies = list(zones)
-    return zone_losses(zones, pg, [n.zone for n in nodes if n.tier == "consul"], proxies)
+    return zone_losses(zones, pg, consul, proxies)
 
 
 def blast_radius_violations(losses: Sequence[ZoneLoss]) -> list[Violation]:
@@ -763,7 +772,7 @@ def blast_radius_violations(losses: Sequence[ZoneLoss]) -> list[Violation]:
         broken = []
         if not z.postgres_promotable:
             broken.append(f"Postgres keeps no promotable synchronous copy ({z.postgres_left} left)")
-        if not z.consul_quorum:
+        if z.consul_needed and not z.consul_quorum:
             broken.append(f"Consul loses quorum ({z.consul_left} servers left)")
         if z.proxies_left < 1:
             broken.append("the proxy tier keeps no member")

@@ -58,6 +58,8 @@ class Site:
     consul_join: tuple[str, ...] | None = None  # cloud auto-join strings; default: server addresses
     consul_servers_dns: str | None = None  # kubernetes: a headless service name instead of addresses
     client_cidrs: tuple[str, ...] = ("127.0.0.0/8",)  # who may connect to Postgres (pg_hba)
+    # Platform specifics: archive_command, nginx_stream_module, consul_metrics_token_file (where Prometheus
+    # finds the Consul ACL token for /v1/agent/metrics; unset: no token is sent).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def paths(self, host: Host) -> HostPaths:
@@ -247,7 +249,16 @@ def prometheus_config(plan: Plan, site: Site, rules_path: str) -> str:
     }
     if spec.proxy.kind == "haproxy":
         jobs["haproxy"] = [(f"{site.addr(h)}:{p.proxy_metrics}", h) for h in plan.proxies]
-    return render_template("prometheus.yml.j2", spec=spec, jobs=jobs, rules_path=rules_path)
+    # A tier the plan does not run (RDS mode: Patroni, proxies, Consul) gets no job rather than an empty one.
+    jobs = {job: targets for job, targets in jobs.items() if targets}
+    return render_template(
+        "prometheus.yml.j2",
+        spec=spec,
+        jobs=jobs,
+        rules_path=rules_path,
+        # Cloud platforms with Consul ACLs deliver a token file out of band (never inside this file).
+        consul_token_file=site.extra.get("consul_metrics_token_file"),
+    )
 
 
 def alert_rules(plan: Plan) -> str:

@@ -10,6 +10,7 @@ camelCase like the rest of Pulumi's config. :func:`load_spec` takes a mapping of
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -84,7 +85,8 @@ class GossipSpec(Model):
 class ConsulSpec(Model):
     servers: int | None = Field(
         None,
-        description="Number of Consul servers; odd and >= 3, spread one per zone first. "
+        description="Number of Consul servers; odd and >= 3, spread one per zone first. Ignored with "
+        "`postgres.mode: rds`, which runs no Consul. "
         "Default: one per zone, rounded up to the next odd number (at least 3).",
     )
     version: str = Field(
@@ -369,7 +371,11 @@ class AwsInstanceTypes(Model):
 
 class AwsSpec(Model):
     region: str = Field("us-east-1", description="AWS region. Default: us-east-1.")
-    vpc_cidr: str = Field("10.40.0.0/16", description="VPC CIDR; a /20 private subnet per zone. Default: 10.40.0.0/16.")
+    vpc_cidr: str = Field(
+        "10.40.0.0/16",
+        description="IPv4 VPC CIDR, /16 to /20; it must hold a /20 private subnet per zone plus one /20 for the "
+        "NAT subnet. Default: 10.40.0.0/16.",
+    )
     allowed_cidrs: list[str] = Field(
         default_factory=list,
         description="Extra CIDRs allowed to reach the NLB's write/read ports (never 0.0.0.0/0). Default: only the VPC.",
@@ -394,14 +400,15 @@ class AwsSpec(Model):
     @field_validator("vpc_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
-        import ipaddress
-
         try:
-            net = ipaddress.ip_network(v)
+            net = ipaddress.IPv4Network(v)
         except ValueError as exc:
             raise ValueError("must be an IPv4 CIDR such as 10.40.0.0/16") from exc
-        if net.prefixlen > 20:
-            raise ValueError("must be /20 or larger so each zone gets a /20... use /16 to /20")
+        if not 16 <= net.prefixlen <= 20:
+            # How many /20s the zones need is a cross-field rule: see HaStackSpec._cross.
+            raise ValueError(
+                "must be an IPv4 CIDR from /16 to /20 (AWS allows /16 at most, hastack cuts it into /20 subnets)"
+            )
         return v
 
     @field_validator("allowed_cidrs")
@@ -494,6 +501,15 @@ class HaStackSpec(Model):
                     f"postgres.synchronous.standbys must be <= replicas (postgres nodes - 1 = {nodes - 1}), "
                     f"got {sync.standbys}",
                 )
+        if self.platform == "aws":
+            # platforms/aws/site.py's layout: a /20 private subnet per zone, and the last /20 for the NAT subnet.
+            need = len(self.zones) + 1
+            vpc = ipaddress.IPv4Network(self.aws.vpc_cidr)
+            if 2 ** (20 - vpc.prefixlen) < need:
+                raise _Rule(
+                    "aws.vpcCidr",
+                    f"aws.vpcCidr must hold {need} /20 subnets for {len(self.zones)} zones, got {self.aws.vpc_cidr}",
+                )
         if self.consul.acl_default_policy == "deny" and self.platform == "local":
             raise _Rule(
                 "consul.aclDefaultPolicy",
@@ -508,6 +524,9 @@ class HaStackSpec(Model):
 
     @property
     def consul_servers(self) -> int:
+        if self.postgres.mode == "rds":
+            # Consul is Patroni's DCS and the Nginx proxies' DNS; RDS mode has neither.
+            return 0
         if self.consul.servers is not None:
             return self.consul.servers
         n = max(3, len(self.zones))

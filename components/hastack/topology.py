@@ -53,8 +53,9 @@ class ZoneLoss:
     postgres_left: int
     postgres_promotable: bool
     consul_left: int
-    consul_quorum: bool
+    consul_quorum: bool  # also true when the design has no Consul (managed Postgres)
     proxies_left: int
+    consul_needed: bool = True  # false for managed Postgres (RDS): no Patroni, so no DCS to keep
 
     @property
     def survives(self) -> bool:
@@ -124,14 +125,17 @@ def _hosts(role: Role, count: int, spec: HaStackSpec) -> tuple[Host, ...]:
 def zone_losses(
     zones: Iterable[str],
     postgres_zones: Sequence[str],
-    consul_zones: Sequence[str],
+    consul_zones: Sequence[str] | None,
     proxy_zones: Sequence[str],
     *,
     strict_sync: bool = False,
 ) -> tuple[ZoneLoss, ...]:
     """Blast radius from the zone of every node; shared with the policy pack, which reads zones off
-    resources rather than from a spec."""
+    resources rather than from a spec. ``consul_zones=None``: the design has no Consul at all (RDS), as
+    opposed to ``[]``, Consul servers that are missing."""
     out = []
+    consul_needed = consul_zones is not None
+    consul_zones = consul_zones or []
     need_consul = quorum(len(consul_zones))
     for zone in zones:
         pg_left = sum(1 for z in postgres_zones if z != zone)
@@ -145,8 +149,9 @@ def zone_losses(
                 postgres_left=pg_left,
                 postgres_promotable=promotable,
                 consul_left=c_left,
-                consul_quorum=c_left >= need_consul,
+                consul_quorum=c_left >= need_consul or not consul_needed,
                 proxies_left=sum(1 for z in proxy_zones if z != zone),
+                consul_needed=consul_needed,
             )
         )
     return tuple(out)
@@ -154,7 +159,7 @@ def zone_losses(
 
 def plan(spec: HaStackSpec) -> Plan:
     """Place every node of ``spec`` in a zone and compute the blast radius."""
-    consul = _hosts("consul", spec.consul_servers, spec)
+    consul = _hosts("consul", spec.consul_servers, spec)  # none in rds mode
     postgres = _hosts("postgres", spec.postgres_nodes, spec) if spec.postgres.mode == "patroni" else ()
     proxies = _hosts("proxy", spec.proxy.count, spec) if spec.postgres.mode == "patroni" else ()
     monitoring = _hosts("monitoring", 1, spec)[0] if spec.monitoring.enabled else None
@@ -168,7 +173,7 @@ def plan(spec: HaStackSpec) -> Plan:
     losses = zone_losses(
         spec.zones,
         pg_zones,
-        [h.zone for h in consul],
+        [h.zone for h in consul] if spec.postgres.mode == "patroni" else None,
         proxy_zones,
         strict_sync=spec.postgres.synchronous.enabled and spec.postgres.synchronous.strict,
     )
@@ -184,8 +189,8 @@ def format_blast_radius(losses: Iterable[ZoneLoss]) -> str:
                 z.zone,
                 str(z.postgres_left),
                 "yes" if z.postgres_promotable else "NO",
-                str(z.consul_left),
-                "yes" if z.consul_quorum else "NO",
+                str(z.consul_left) if z.consul_needed else "-",
+                ("yes" if z.consul_quorum else "NO") if z.consul_needed else "n/a",
                 str(z.proxies_left),
                 "yes" if z.survives else "NO",
             )

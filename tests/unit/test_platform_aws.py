@@ -108,6 +108,15 @@ def test_proxies_span_two_zones_behind_an_internal_cross_zone_nlb(each):
     assert len(attachments) == 2 * len([i for i in cap.of_type(INSTANCE) if _role_zone(i)[0] == "proxy"])
 
 
+def test_the_nlb_has_a_subnet_in_every_zone_even_without_a_proxy_there(each):
+    # Cross-zone balancing lets a client in a proxy-less zone (only Postgres there) still reach a proxy.
+    config, cap = each
+    subnets = {s.id: s.inputs for s in cap.of_type("aws:ec2/subnet:Subnet")}
+    (nlb,) = cap.of_type("aws:lb/loadBalancer:LoadBalancer")
+    assert [subnets[i]["availabilityZone"] for i in nlb.inputs["subnets"]] == config["zones"]
+    assert all(subnets[i]["tags"]["hastack.io/tier"] == "private" for i in nlb.inputs["subnets"])
+
+
 def test_every_instance_sits_in_its_zones_subnet_at_a_fixed_private_address(each):
     _, cap = each
     subnets = {s.id: s.inputs for s in cap.of_type("aws:ec2/subnet:Subnet")}
@@ -262,6 +271,27 @@ def test_proxies_and_consul_servers_cannot_read_database_passwords(prod):
         assert any(s["Action"] == ["ec2:DescribeInstances"] for s in policy["Statement"]), role
 
 
+def test_prometheus_reads_the_consul_token_from_ssm_at_boot_into_a_file_only_it_reads(prod):
+    params = {p.inputs["name"]: p.outputs["arn"] for p in prod.of_type("aws:ssm/parameter:Parameter")}
+    (token_param,) = [name for name in params if name.endswith("/consul-token")]
+    ud = _user_data(prod)["monitoring-us-east-1a"]
+    jobs = {j["job_name"]: j for j in yaml.safe_load(_file(ud, "prometheus.yml"))["scrape_configs"]}
+    path = jobs["consul"]["authorization"]["credentials_file"]
+    assert path.startswith("/etc/hastack/")
+    boot = _file(ud, "hastack-boot")
+    assert f"ssm {token_param} > {path}" in boot
+    assert f"chown prometheus: {path}" in boot
+    before = boot.split(f"ssm {token_param}")[0]
+    assert before.rstrip().endswith("umask 077")  # created 0600, never readable by others
+    policy = json.loads(
+        next(p for p in prod.of_type("aws:iam/rolePolicy:RolePolicy") if p.name == "hastack-monitoring").inputs[
+            "policy"
+        ]
+    )
+    readable = {arn for s in policy["Statement"] if s["Action"] == ["ssm:GetParameter"] for arn in s["Resource"]}
+    assert readable == {params[token_param]}
+
+
 def test_config_passwords_are_used_and_kept_out_of_user_data():
     given = {
         "superuserPassword": "Cfg-su-9f8e7d",
@@ -388,6 +418,19 @@ def test_rds_mode_is_multi_az_encrypted_retained_and_protected_in_prod(rds_prod)
     assert not [i for i in rds_prod.of_type(INSTANCE) if _role_zone(i)[0] in ("postgres", "proxy")]
     assert not rds_prod.of_type("aws:lb/loadBalancer:LoadBalancer")
     assert rds_prod.outputs["write_endpoint"].startswith("hastack-postgres-primary.rds.")
+
+
+def test_rds_mode_runs_no_consul_at_all(rds_prod):
+    # Consul is Patroni's DCS and the proxies' DNS; with RDS neither exists, so neither do its servers.
+    assert [_role_zone(i)[0] for i in rds_prod.of_type(INSTANCE)] == ["monitoring"]
+    assert not [r for r in rds_prod.resources if r.type.startswith("aws:iam/") and "consul" in r.name]
+    assert rds_prod.outputs["consul_ui"] == ""
+    mon = _user_data(rds_prod)["monitoring-us-east-1a"]
+    prometheus = yaml.safe_load(_file(mon, "prometheus.yml"))
+    assert prometheus["scrape_configs"] is None  # no Patroni, exporter, proxy or Consul to scrape
+    alerts = yaml.safe_load(_file(mon, "alerts.yml"))
+    assert alerts["groups"] is None  # Patroni and Consul alerts would fire for ever on targets that never exist
+    assert "ssm " not in _file(mon, "hastack-boot").split("install -d", 1)[1]
 
 
 def test_rds_mode_outside_prod_skips_deletion_protection_and_final_snapshot():

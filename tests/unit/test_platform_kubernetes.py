@@ -106,6 +106,22 @@ def test_disruption_budgets_keep_consul_quorum_and_lose_at_most_one_postgres_or_
         assert selected == _by_role(prod, role), role
 
 
+def test_every_workload_has_a_disruption_budget_and_prometheus_may_be_drained(each):
+    _, cap = each
+    budgets = [p.inputs for p in cap.of_type(PDB)]
+    for w in _workloads(cap):
+        covering = [
+            b
+            for b in budgets
+            if b["spec"]["selector"]["matchLabels"].items() <= _labels(w).items()
+            and b["metadata"]["namespace"] == w.inputs["metadata"]["namespace"]
+        ]
+        assert len(covering) == 1, w.name
+    # One Prometheus: minAvailable 1 would block every node drain, so the budget allows that one pod to go.
+    (monitoring,) = [b["spec"] for b in budgets if b["metadata"]["name"] == "monitoring"]
+    assert monitoring["maxUnavailable"] == 1 and "minAvailable" not in monitoring
+
+
 def test_postgres_volume_claims_use_the_storage_class_size_and_labels(prod):
     for w in _by_role(prod, "postgres"):
         (claim,) = w.inputs["spec"]["volumeClaimTemplates"]
@@ -226,6 +242,24 @@ def test_passwords_reach_pods_only_through_secret_references(prod):
         for var, key in (("PATRONI_SUPERUSER_PASSWORD", "superuser"), ("PATRONI_REPLICATION_PASSWORD", "replication")):
             assert env[var]["valueFrom"]["secretKeyRef"] == {"name": "postgres-passwords", "key": key}
             assert "value" not in env[var]
+
+
+def test_prometheus_reads_the_consul_token_from_the_secret_through_a_volume(prod):
+    (mon,) = _by_role(prod, "monitoring")
+    cm = next(c for c in prod.of_type(CM) if c.inputs["metadata"]["name"] == _labels(mon)["hastack.io/host"])
+    jobs = {j["job_name"]: j for j in yaml.safe_load(cm.inputs["data"]["prometheus.yml"])["scrape_configs"]}
+    path = jobs["consul"]["authorization"]["credentials_file"]
+    pod = _pod(mon)["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (container,) = pod["containers"]
+    mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    assert mount["readOnly"] is True
+    secret = volumes[mount["name"]]["secret"]
+    assert secret["secretName"] == "consul-secrets"
+    assert secret["items"] == [{"key": "token", "path": path.removeprefix(mount["mountPath"] + "/")}]
+    assert secret["defaultMode"] == 0o440  # owner root, group = the pod's fsGroup (Prometheus)
+    token = next(s for s in prod.of_type(SECRET) if s.inputs["metadata"]["name"] == "consul-secrets")
+    assert token.inputs["stringData"]["token"] in prod.generated_secrets
 
 
 # --------------------------------------------------------------------------------------------------

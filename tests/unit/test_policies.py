@@ -536,6 +536,24 @@ def test_blast_radius_counts_rds_multi_az_in_every_zone() -> None:
     assert [z.zone for z in rules.blast_radius(single) if not z.survives] == ["az1"]
 
 
+def test_an_rds_stack_expects_no_consul_servers() -> None:
+    stack = [Resource(rules.RDS_INSTANCE, "db", rds()), instance("monitoring", "az1")]
+    settings = Settings(zones=ZONES)
+    assert rules.consul_quorum(stack, settings) == []
+    table, violations = rules.blast_radius_report(stack, settings)
+    assert violations == []
+    assert [line.split()[3:5] for line in table.splitlines()[1:]] == [["-", "n/a"]] * 3
+    # Consul servers that do exist beside RDS still have to keep quorum.
+    lopsided = [*stack, instance("consul", "az1", "c1"), instance("consul", "az1", "c2"), instance("consul", "az2")]
+    assert "losing zone az1: Consul loses quorum" in names(rules.blast_radius_report(lopsided, settings)[1])
+
+
+def test_patroni_next_to_rds_still_needs_consul() -> None:
+    stack = [Resource(rules.RDS_INSTANCE, "db", rds()), *aws_stack()[3:]]
+    assert "no Consul server" in names(rules.consul_quorum(stack, DEV))
+    assert "Consul loses quorum" in names(rules.blast_radius_report(stack, DEV)[1])
+
+
 def test_numbers_arrive_as_floats_from_the_engine_and_still_count() -> None:
     sts = workload(role="postgres")
     sts["spec"]["replicas"] = 3.0

@@ -84,6 +84,27 @@ def test_prometheus_config_and_rules_pass_promtool(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_prometheus_sends_a_consul_token_only_when_the_site_names_its_file(tmp_path):
+    # Cloud platforms run Consul's ACLs default-deny, so /v1/agent/metrics needs a token; local runs none.
+    p = plan(load_spec({}))
+    assert p.monitoring is not None
+    token = tmp_path / "consul-token"
+    token.write_text("00000000-0000-4000-8000-000000000000\n")
+    site = render.Site(addresses={h.name: h.local_address for h in p.hosts}, root=str(tmp_path))
+    plain = yaml.safe_load(render.prometheus_config(p, site, "/rules.yml"))
+    assert all("authorization" not in job for job in plain["scrape_configs"])
+
+    with_token = render.Site(**{**site.__dict__, "extra": {"consul_metrics_token_file": str(token)}})
+    text = render.prometheus_config(p, with_token, str(tmp_path / "alerts.yml"))
+    jobs = {job["job_name"]: job for job in yaml.safe_load(text)["scrape_configs"]}
+    assert jobs["consul"]["authorization"] == {"credentials_file": str(token)}
+    assert [name for name, job in jobs.items() if "authorization" in job] == ["consul"]
+    (tmp_path / "alerts.yml").write_text(render.alert_rules(p))
+    (tmp_path / "prometheus.yml").write_text(text)
+    r = _run(_require(PROMTOOL), "check", "config", str(tmp_path / "prometheus.yml"))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_alert_rules_pass_the_promtool_unit_suite(tmp_path):
     p, site, _ = _render(tmp_path, {})
     assert p.monitoring is not None

@@ -204,10 +204,10 @@ def test_aws_patroni_configs_pass_patroni_validate_config(aws_haproxy, tmp_path)
 
 
 def test_aws_prometheus_config_and_rules_pass_promtool(aws_haproxy, tmp_path):
-    _prometheus_passes_promtool(_aws_files(aws_haproxy, tmp_path), tmp_path, "/var/lib/hastack/conf")
+    _prometheus_passes_promtool(_aws_files(aws_haproxy, tmp_path), tmp_path, "/var/lib/hastack/conf", "/etc/hastack")
 
 
-def _prometheus_passes_promtool(files: dict[str, dict[str, Path]], tmp: Path, conf_dir: str) -> None:
+def _prometheus_passes_promtool(files: dict[str, dict[str, Path]], tmp: Path, conf_dir: str, token_dir: str) -> None:
     promtool = _tool(shutil.which("promtool"))
     host = next(h for h in files if h.startswith("monitoring-"))
     rules, config = files[host]["alerts.yml"], files[host]["prometheus.yml"]
@@ -217,6 +217,12 @@ def _prometheus_passes_promtool(files: dict[str, dict[str, Path]], tmp: Path, co
     # The config names the rules where the platform puts them; check that, then point promtool at our copy.
     assert doc["rule_files"] == [f"{conf_dir}/alerts.yml"]
     doc["rule_files"] = [str(rules)]
+    # Likewise the Consul token file (ACLs are default-deny on cloud platforms): promtool insists it exists.
+    (consul,) = [job for job in doc["scrape_configs"] if job["job_name"] == "consul"]
+    assert consul["authorization"]["credentials_file"].startswith(token_dir + "/")
+    token = tmp / "consul-token"
+    token.write_text("00000000-0000-4000-8000-000000000000\n")
+    consul["authorization"]["credentials_file"] = str(token)
     local = tmp / "prometheus-check.yml"
     local.write_text(yaml.safe_dump(doc))
     r = _run(promtool, "check", "config", str(local))
@@ -300,4 +306,4 @@ def test_k8s_patroni_configmaps_pass_patroni_validate_config(k8s_haproxy, tmp_pa
 
 
 def test_k8s_prometheus_configmap_passes_promtool(k8s_haproxy, tmp_path):
-    _prometheus_passes_promtool(_k8s_files(k8s_haproxy, tmp_path), tmp_path, "/hastack/conf")
+    _prometheus_passes_promtool(_k8s_files(k8s_haproxy, tmp_path), tmp_path, "/hastack/conf", "/hastack/secrets")

@@ -85,6 +85,21 @@ INVALID = [
         {"consul": {"aclDefaultPolicy": "deny"}},
         "hastack:consul.aclDefaultPolicy deny is not supported on local (no token bootstrap), got 'deny'",
     ),
+    (
+        {"platform": "aws", "zones": ["a", "b", "c"], "aws": {"vpcCidr": "10.0.0.0/20"}},
+        "hastack:aws.vpcCidr must hold 4 /20 subnets for 3 zones, got 10.0.0.0/20",
+    ),
+    (
+        {"platform": "aws", "zones": ["a", "b", "c", "d"], "aws": {"vpcCidr": "10.0.0.0/18"}},
+        "hastack:aws.vpcCidr must hold 5 /20 subnets for 4 zones, got 10.0.0.0/18",
+    ),
+    (
+        {"platform": "aws", "aws": {"vpcCidr": "10.0.0.0/24"}},
+        "hastack:aws.vpcCidr must be an IPv4 CIDR from /16 to /20 (AWS allows /16 at most, hastack cuts it into "
+        "/20 subnets), got '10.0.0.0/24'",
+    ),
+    ({"platform": "aws", "aws": {"vpcCidr": "10.0.0.0/8"}}, "hastack:aws.vpcCidr must be an IPv4 CIDR from /16"),
+    ({"platform": "aws", "aws": {"vpcCidr": "fd00::/16"}}, "hastack:aws.vpcCidr must be an IPv4 CIDR"),
 ]
 
 
@@ -93,6 +108,13 @@ def test_invalid_config_is_refused_with_key_value_and_rule(config, message):
     with pytest.raises(SpecError) as exc:
         load_spec(config)
     assert any(p.startswith(message) for p in exc.value.problems), exc.value.problems
+
+
+def test_a_vpc_just_big_enough_for_every_zone_and_the_nat_subnet_is_accepted():
+    spec = load_spec({"platform": "aws", "zones": ["a", "b", "c"], "aws": {"vpcCidr": "10.0.0.0/18"}})
+    assert spec.aws.vpc_cidr == "10.0.0.0/18"
+    # The aws section is only read on aws.
+    assert load_spec({"zones": list("abcde"), "aws": {"vpcCidr": "10.0.0.0/18"}}).platform == "local"
 
 
 def test_every_problem_is_reported_at_once():

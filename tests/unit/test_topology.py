@@ -71,3 +71,21 @@ def test_blast_radius_table_has_a_row_per_zone():
     lines = table.splitlines()
     assert lines[0].split()[:2] == ["zone", "lost"]
     assert [line.split()[0] for line in lines[1:]] == ["az1", "az2", "az3"]
+
+
+def test_rds_mode_plans_no_consul_servers_and_still_survives_every_zone():
+    spec = load_spec({"platform": "aws", "zones": ["a", "b", "c"], "postgres": {"mode": "rds"}})
+    assert spec.consul_servers == 0  # nothing uses Consul when RDS replaces Patroni
+    p = plan(spec)
+    assert p.consul_servers == () and p.consul_clients == ()
+    assert [h.role for h in p.hosts] == ["monitoring"]
+    assert all(z.survives and not z.consul_needed for z in p.blast_radius)
+    rows = format_blast_radius(p.blast_radius).splitlines()[1:]
+    assert [r.split()[3:5] for r in rows] == [["-", "n/a"]] * 3
+
+
+def test_patroni_without_consul_servers_is_never_taken_for_managed_postgres():
+    losses = zone_losses(["a", "b"], ["a", "b"], [], ["a", "b"])
+    assert not any(z.consul_quorum for z in losses)
+    managed = zone_losses(["a", "b"], ["a", "b"], None, ["a", "b"])
+    assert all(z.consul_quorum and z.survives for z in managed)

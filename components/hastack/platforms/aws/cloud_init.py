@@ -21,9 +21,9 @@ class SecretParams:
     gossip: str
     consul_token: str
 
-    def for_role(self, role: str) -> list[str]:
+    def for_role(self, role: str, *, metrics_token: bool = False) -> list[str]:
         if role == "monitoring":
-            return []
+            return [self.consul_token] if metrics_token else []
         consul = [self.gossip, self.consul_token]
         if role == "postgres":
             return [*consul, self.superuser, self.replication, self.rewind]
@@ -69,5 +69,6 @@ def user_data(
         params=params,
         region=region,
         data_volume_id=data_volume_id or "",
+        metrics_token_file=site.extra.get("consul_metrics_token_file") if host.role == "monitoring" else None,
         **ctx,
     )

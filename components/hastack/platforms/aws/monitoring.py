@@ -26,8 +26,16 @@ class Monitoring(pulumi.ComponentResource):
         self.prometheus_url = pulumi.Output.from_input("")
         host = plan.monitoring
         if host is not None:
-            # Static targets (fixed IPs) and no Consul agent: the monitoring host needs no AWS API at all.
-            profile = instance_role(ctx, "monitoring", self, describe_instances=False)
+            # Static targets (fixed IPs) and no Consul agent: no auto-join. The only AWS call is reading the
+            # Consul token (to scrape Consul's metrics through its ACLs), when the site names a token file.
+            token = "consul_metrics_token_file" in ctx.site.extra
+            profile = instance_role(
+                ctx,
+                "monitoring",
+                self,
+                describe_instances=False,
+                secret_keys=("consul_token",) if token else (),
+            )
             data = user_data(plan, host, ctx.site, ctx.param_names, region=spec.aws.region)
             self.prometheus = machine(ctx, host, spec.aws.instance_types.monitoring, profile, data, self)
             self.prometheus_url = pulumi.Output.from_input(

@@ -1,4 +1,5 @@
-"""ProxyTier on AWS: HAProxy or Nginx hosts in >= 2 zones behind an internal NLB with cross-zone balancing."""
+"""ProxyTier on AWS: HAProxy or Nginx hosts in >= 2 zones behind an internal NLB with a subnet in every zone and
+cross-zone balancing."""
 
 from __future__ import annotations
 
@@ -52,14 +53,14 @@ class ProxyTier(pulumi.ComponentResource):
 
         opts_child = pulumi.ResourceOptions(parent=self)
         tags = base_tags(spec, ctx.stack, f"{name}-nlb")
-        zones = sorted({h.zone for h in plan.proxies}, key=spec.zones.index)
         nlb = aws.lb.LoadBalancer(
             f"{name}-nlb",
             internal=True,
             load_balancer_type="network",
-            subnets=[ctx.subnet_ids[z] for z in zones],
+            # A node in every zone, not only in the proxies' zones: with cross-zone balancing a zone that holds
+            # no proxy (or whose proxy is down) still answers its clients from the proxies in other zones.
+            subnets=[ctx.subnet_ids[z] for z in spec.zones],
             security_groups=[ctx.sg_ids["nlb"]],
-            # A client in a zone whose proxy is down is still served by the proxies in other zones.
             enable_cross_zone_load_balancing=True,
             enable_deletion_protection=spec.deletion_protection,
             tags=tags,

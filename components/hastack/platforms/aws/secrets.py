@@ -10,49 +10,11 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
-from ...render import gossip_key_from
 from ...spec import HaStackSpec
+from .._secrets import SecretValues, secret_values
 from .cloud_init import SecretParams
 from .site import base_tags
-
-
-@dataclass
-class SecretValues:
-    superuser: pulumi.Output[str]
-    replication: pulumi.Output[str]
-    rewind: pulumi.Output[str]
-    gossip_key: pulumi.Output[str]
-    consul_token: pulumi.Output[str]
-
-
-def secret_values(name: str, spec: HaStackSpec, parent: pulumi.Resource) -> SecretValues:
-    """Generated once and kept in state (``generated``) or read from config secrets (``config``)."""
-    opts = pulumi.ResourceOptions(parent=parent)
-    length = spec.postgres.passwords.length
-
-    def generated(key: str) -> pulumi.Output[str]:
-        # No special characters: the values pass through shell, YAML and libpq URIs unquoted.
-        pw = random.RandomPassword(f"{name}-{key}-password", length=length, special=False, opts=opts)
-        return pulumi.Output.secret(pw.result)
-
-    if spec.postgres.passwords.source == "config":
-        cfg = pulumi.Config("hastack")
-        superuser = cfg.require_secret("superuserPassword")
-        replication = cfg.require_secret("replicationPassword")
-        rewind = cfg.require_secret("rewindPassword")
-    else:
-        superuser, replication, rewind = generated("superuser"), generated("replication"), generated("rewind")
-    seed = random.RandomPassword(f"{name}-gossip-seed", length=64, special=False, opts=opts)
-    token = random.RandomUuid(f"{name}-consul-token", opts=opts)
-    return SecretValues(
-        superuser=superuser,
-        replication=replication,
-        rewind=rewind,
-        gossip_key=pulumi.Output.secret(seed.result.apply(gossip_key_from)),
-        consul_token=pulumi.Output.secret(token.result),
-    )
 
 
 @dataclass
@@ -92,3 +54,6 @@ def parameters(
         )
         arns[key] = param.arn
     return SecretParameters(names=names, arns=arns)
+
+
+__all__ = ["SecretParameters", "SecretValues", "parameters", "secret_values"]

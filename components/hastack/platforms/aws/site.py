@@ -19,6 +19,8 @@ ROOT = "/var/lib/hastack"
 # and leaving gaps lets a zone hold up to 9 hosts of a role without renumbering the others.
 _HOST_OFFSET = {"consul": 10, "postgres": 20, "proxy": 30, "monitoring": 40}
 CONSUL_JOIN_TAG = "hastack-consul-join"
+# The Consul ACL token Prometheus sends to /v1/agent/metrics; the boot script writes it from SSM.
+METRICS_TOKEN_FILE = "/etc/hastack/prometheus-consul-token"
 
 
 @dataclass(frozen=True)
@@ -33,16 +35,11 @@ class Layout:
 
 
 def layout(spec: HaStackSpec) -> Layout:
-    """A /20 private subnet per zone in zone order, and the last /24 of the VPC for the NAT gateway."""
-    vpc = ipaddress.ip_network(spec.aws.vpc_cidr)
-    twenties: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = (
-        list(vpc.subnets(new_prefix=20)) if vpc.prefixlen <= 20 else []
-    )
-    if len(twenties) < len(spec.zones) + 1:
-        raise ValueError(
-            f"hastack:aws.vpcCidr must hold a /20 per zone plus one for the NAT subnet "
-            f"({len(spec.zones) + 1} x /20), got {spec.aws.vpc_cidr}"
-        )
+    """A /20 private subnet per zone in zone order, and the last /24 of the VPC for the NAT gateway.
+
+    The spec has already refused a VPC without room for them (``HaStackSpec._cross``)."""
+    vpc = ipaddress.IPv4Network(spec.aws.vpc_cidr)
+    twenties = list(vpc.subnets(new_prefix=20))
     public = list(twenties[-1].subnets(new_prefix=24))[-1]
     return Layout(
         vpc_cidr=str(vpc),
@@ -70,7 +67,15 @@ def site(plan: Plan, name: str, stack: str) -> Site:
         postgres_bin_dir=f"/usr/lib/postgresql/{spec.postgres.version}/bin",
         consul_join=(join,),
         client_cidrs=clients,
+        extra=metrics_token_extra(plan, METRICS_TOKEN_FILE),
     )
+
+
+def metrics_token_extra(plan: Plan, path: str) -> dict[str, str]:
+    """Site extra naming the Consul token file Prometheus reads, when Consul runs with ACLs."""
+    if plan.monitoring is None or not plan.consul_servers or plan.spec.acl_default_policy is None:
+        return {}
+    return {"consul_metrics_token_file": path}
 
 
 def base_tags(spec: HaStackSpec, stack: str, name: str) -> dict[str, str]:

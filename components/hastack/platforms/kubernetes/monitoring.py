@@ -1,12 +1,15 @@
-"""Monitoring on Kubernetes: a Prometheus Deployment with the shared scrape config and alert rules."""
+"""Monitoring on Kubernetes: a Prometheus Deployment with the shared scrape config and alert rules, and a PDB."""
 
 from __future__ import annotations
+
+import posixpath
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .site import pod_labels, service_address, tier_selector
-from .workloads import Context, config_map, placement
+from .site import CONSUL_SECRET, METRICS_TOKEN_DIR, pod_labels, service_address, tier_selector
+from .workloads import Context, config_map, pdb, placement
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -28,6 +31,22 @@ class Monitoring(pulumi.ComponentResource):
             paths = ctx.site.paths(host)
             labels = pod_labels(spec, host, ctx.stack)
             config_map(ctx, host, self)
+            token_volumes: list[dict[str, Any]] = []
+            token_mounts: list[dict[str, Any]] = []
+            token_file = ctx.site.extra.get("consul_metrics_token_file")
+            if token_file:
+                # The Consul ACL token for /v1/agent/metrics, from the Secret, never from the ConfigMap.
+                token_volumes.append(
+                    {
+                        "name": "consul-token",
+                        "secret": {
+                            "secretName": CONSUL_SECRET,
+                            "items": [{"key": "token", "path": posixpath.basename(token_file)}],
+                            "defaultMode": 0o440,
+                        },
+                    }
+                )
+                token_mounts.append({"name": "consul-token", "mountPath": METRICS_TOKEN_DIR, "readOnly": True})
             self.prometheus = k8s.apps.v1.Deployment(
                 f"{ctx.name}-{host.name}",
                 metadata={**ctx.meta(host.name, "monitoring"), "labels": labels},
@@ -58,6 +77,7 @@ class Monitoring(pulumi.ComponentResource):
                                     "volumeMounts": [
                                         {"name": "conf", "mountPath": paths.conf, "readOnly": True},
                                         {"name": "tsdb", "mountPath": "/prometheus"},
+                                        *token_mounts,
                                     ],
                                     "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
                                 }
@@ -65,12 +85,16 @@ class Monitoring(pulumi.ComponentResource):
                             "volumes": [
                                 {"name": "conf", "configMap": {"name": host.name}},
                                 {"name": "tsdb", "emptyDir": {}},
+                                *token_volumes,
                             ],
                         },
                     },
                 },
                 opts=child,
             )
+            # A budget like every other tier's, so voluntary disruptions stay bounded: with one replica,
+            # minAvailable 1 would block every node drain, so the one pod may go (and comes back elsewhere).
+            pdb(ctx, "monitoring", self, maxUnavailable=1)
             svc = k8s.core.v1.Service(
                 f"{name}-prometheus",
                 metadata=ctx.meta("prometheus", "monitoring"),

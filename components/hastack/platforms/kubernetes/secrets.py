@@ -3,53 +3,13 @@ as Kubernetes Secrets, referenced by env vars and volumes; ConfigMaps never carr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
-from ...render import gossip_key_from, render_template
-from ...spec import HaStackSpec
+from ...render import render_template
+from .._secrets import SecretValues, secret_values
 from .site import CONSUL_SECRET, PASSWORDS_SECRET
 from .workloads import Context
-
-
-@dataclass
-class SecretValues:
-    superuser: pulumi.Output[str]
-    replication: pulumi.Output[str]
-    rewind: pulumi.Output[str]
-    gossip_key: pulumi.Output[str]
-    consul_token: pulumi.Output[str]
-
-
-def secret_values(name: str, spec: HaStackSpec, parent: pulumi.Resource) -> SecretValues:
-    """The same generation rules as on AWS: random once and kept in state, or ``hastack:*Password`` secrets."""
-    opts = pulumi.ResourceOptions(parent=parent)
-
-    def generated(key: str) -> pulumi.Output[str]:
-        pw = random.RandomPassword(
-            f"{name}-{key}-password", length=spec.postgres.passwords.length, special=False, opts=opts
-        )
-        return pulumi.Output.secret(pw.result)
-
-    if spec.postgres.passwords.source == "config":
-        cfg = pulumi.Config("hastack")
-        superuser = cfg.require_secret("superuserPassword")
-        replication = cfg.require_secret("replicationPassword")
-        rewind = cfg.require_secret("rewindPassword")
-    else:
-        superuser, replication, rewind = generated("superuser"), generated("replication"), generated("rewind")
-    seed = random.RandomPassword(f"{name}-gossip-seed", length=64, special=False, opts=opts)
-    token = random.RandomUuid(f"{name}-consul-token", opts=opts)
-    return SecretValues(
-        superuser=superuser,
-        replication=replication,
-        rewind=rewind,
-        gossip_key=pulumi.Output.secret(seed.result.apply(gossip_key_from)),
-        consul_token=pulumi.Output.secret(token.result),
-    )
 
 
 def secrets(ctx: Context, values: SecretValues, opts: pulumi.ResourceOptions) -> list[k8s.core.v1.Secret]:
@@ -82,3 +42,6 @@ def secrets(ctx: Context, values: SecretValues, opts: pulumi.ResourceOptions) ->
             opts=opts,
         ),
     ]
+
+
+__all__ = ["SecretValues", "secret_values", "secrets"]

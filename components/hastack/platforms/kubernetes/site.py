@@ -15,6 +15,8 @@ from ...topology import LABEL_ROLE, LABEL_STACK, Host, Plan
 
 ROOT = "/hastack"
 SECRETS_DIR = "/hastack/secrets"
+# Prometheus's mount of the Consul Secret's `token` item, for /v1/agent/metrics behind Consul's ACLs.
+METRICS_TOKEN_DIR = f"{SECRETS_DIR}/consul-token"
 ZONE_KEY = "topology.kubernetes.io/zone"
 HOST_KEY = "kubernetes.io/hostname"
 CONSUL_SERVERS_SERVICE = "consul-server"
@@ -46,7 +48,10 @@ def site(plan: Plan) -> Site:
         postgres_bin_dir=f"/usr/lib/postgresql/{spec.postgres.version}/bin",
         consul_servers_dns=service_address(spec, CONSUL_SERVERS_SERVICE),
         client_cidrs=POD_CIDRS,
-        extra={"nginx_stream_module": "/usr/lib/nginx/modules/ngx_stream_module.so"},
+        extra={
+            "nginx_stream_module": "/usr/lib/nginx/modules/ngx_stream_module.so",
+            **({"consul_metrics_token_file": f"{METRICS_TOKEN_DIR}/token"} if spec.acl_default_policy else {}),
+        },
     )
 
 
