@@ -45,6 +45,7 @@ APT_PACKAGES=(
     prometheus
     prometheus-postgres-exporter
     prometheus-node-exporter
+    tini
 )
 
 CONSUL_VERSION=1.8.7

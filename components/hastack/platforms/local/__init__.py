@@ -132,8 +132,16 @@ class PostgresCluster(pulumi.ComponentResource):
             paths = site.paths(host)
             patroni_yml = pw.apply(functools.partial(render.patroni_config, plan, host, site))
             f = ctx.file(self, host, "patroni.yml", patroni_yml, secret=True)
+            # Two things a real host's init gives Patroni, which supervisord alone does not:
+            # - a reaper: Patroni detaches the postmaster and counts a zombie postmaster as running. This
+            #   machine's init reaps orphans only every ~2 s, which added 1-2 s to every switchover and
+            #   crash; `tini -s` (a child subreaper) reaps at once.
+            # - stdin on /dev/null: supervisord hands every program a stdin pipe it never closes. A backend
+            #   orphaned by a crashed postmaster can fall back to reading commands from stdin, and it then
+            #   blocks forever holding the shared memory, so Postgres cannot start again on that node.
+            patroni = f"/bin/sh -c 'exec {ctx.bins.tini} -s -- {ctx.bins.patroni} {paths.conf}/patroni.yml </dev/null'"
             node = ctx.program(
-                self, host, "patroni", f"{ctx.bins.patroni} {paths.conf}/patroni.yml", [f], "HUP",
+                self, host, "patroni", patroni, [f], "HUP",
                 depends_on=[ctx.consul_agents[host.name]], stopsignal="INT", start_timeout=60,
             )  # fmt: skip
             self.nodes.append(node)
@@ -270,11 +278,11 @@ def deploy(name: str, spec: HaStackSpec, plan: Plan, parent: pulumi.Resource, st
         tiers["monitoring"] = monitoring
     p = spec.ports
     superuser = secrets.apply(lambda s: s.superuser)
-    programs: list[pulumi.Resource] = [*consul.servers, *consul.agents.values(), *postgres.nodes, *proxy.proxies]
+    programs: list[Program] = [*consul.servers, *consul.agents.values(), *postgres.nodes, *proxy.proxies]
     if monitoring:
         programs.append(monitoring.prometheus)
     # Any config change re-runs the gate, so an update also returns only once the stack is healthy again.
-    revision = pulumi.Output.all(*[getattr(r, "config_sha") for r in programs]).apply(  # noqa: B009
+    revision = pulumi.Output.all(*[r.config_sha for r in programs]).apply(
         lambda shas: hashlib.sha256("".join(shas).encode()).hexdigest()
     )
     gate = HealthGate(

@@ -24,6 +24,7 @@ class Binaries:
     nginx_stream_module: str = "/usr/lib/nginx/modules/ngx_stream_module.so"
     prometheus: str = "/usr/bin/prometheus"
     postgres_exporter: str = "/usr/bin/prometheus-postgres-exporter"
+    tini: str = "/usr/bin/tini"
 
 
 def binaries(spec: HaStackSpec) -> Binaries:
@@ -75,6 +76,7 @@ def check(spec: HaStackSpec, plan: Plan, stack: str) -> Binaries:
         (b.consul, "local.runtimeDir", "consul 1.8.7"),
         (b.patroni, "local.runtimeDir", "Patroni"),
         (b.supervisord, "local.runtimeDir", "supervisord"),
+        (b.tini, "postgres.mode", "tini (reaps the postmaster Patroni detaches)"),
         (f"{b.postgres_bin}/postgres", "local.postgresBinDir", f"PostgreSQL {spec.postgres.version}"),
         (b.prometheus if spec.monitoring.enabled else None, "monitoring.enabled", "Prometheus"),
         (b.postgres_exporter if spec.monitoring.enabled else None, "monitoring.enabled", "postgres_exporter"),

@@ -317,6 +317,8 @@ class Program(pulumi.dynamic.Resource):
     of restarting, so a config change does not cause a failover.
     """
 
+    config_sha: pulumi.Output[str]
+
     def __init__(
         self,
         name: str,
