@@ -53,7 +53,8 @@ def up(stack: str = StackOpt) -> None:
     console.print(f"\n[bold green]stack {stack} is up and healthy[/] in {time.monotonic() - t0:.0f}s\n")
     _print_outputs(s)
     if s.spec.platform == "local":
-        status(stack)
+        # The health gate already passed; the table is for reading, so it never fails `make up`.
+        _show_status(s)
 
 
 def _print_outputs(s: Stack) -> None:
@@ -90,15 +91,21 @@ def preview(stack: str = StackOpt) -> None:
 @app.command()
 def status(stack: str = StackOpt) -> None:
     """Per zone: each host's roles, Postgres role and replication lag, Consul membership, proxy routing."""
-    from .platforms.local.status import collect
 
     s = Stack(stack)
     _spec_or_exit(s)
     if s.spec.platform != "local":
         err.print("status reads the running services, which only the local platform has here")
         raise typer.Exit(2)
+    if not _show_status(s):
+        raise typer.Exit(1)
+
+
+def _show_status(s: Stack) -> bool:
+    from .platforms.local.status import collect
+
     rows, summary = collect(s.plan)
-    table = Table(title=f"hastack {stack}: leader {summary['leader'] or 'NONE'}, "
+    table = Table(title=f"hastack {s.name}: leader {summary['leader'] or 'NONE'}, "
                   f"sync standby {', '.join(summary['sync_standbys']) or 'NONE'}")  # fmt: skip
     for col in ("zone", "host", "address", "state"):
         table.add_column(col)
@@ -108,8 +115,7 @@ def status(stack: str = StackOpt) -> None:
             table.add_row(zone, r.name, r.address, f"{mark} " + "; ".join(r.details))
         table.add_section()
     console.print(table)
-    if not all(r.ok for r in rows):
-        raise typer.Exit(1)
+    return all(r.ok for r in rows)
 
 
 class ScenarioName(StrEnum):

@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 
 from hastack.ops import Stack
 from hastack.platforms.local.health import get_json, patroni_cluster, routed_to
+from hastack.platforms.local.supervisor import wait_for
 
 from .conftest import live_pids_under, pulumi
 
@@ -37,20 +39,6 @@ def _leader(stack: Stack) -> tuple[str, str]:
 def _password(stack: Stack) -> str:
     dsn = stack.outputs(secrets=True)["writeDsn"]
     return psycopg.conninfo.conninfo_to_dict(dsn)["password"]
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached within {timeout}s (last error: {last})")
 
 
 def _routes_writes_to_leader(stack: Stack) -> bool:
@@ -73,7 +61,7 @@ def _switchover(stack: Stack) -> str:
          "--candidate", candidate, "--force"],
         check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    _wait(lambda: _leader(stack)[0] == candidate, 60, f"{candidate} to lead")
+    wait_for(lambda: _leader(stack)[0] == candidate, 60, what=f"{candidate} to lead")
     return candidate
 
 
@@ -88,12 +76,31 @@ def stack(request):
     return s
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hastack.cli", *args, "--stack", STACK],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
 def test_up_goes_from_nothing_to_healthy(stack):
+    # Through the same command `make up` runs, so its exit code and summary are part of the contract.
     t0 = time.monotonic()
-    result = stack.up(on_output=None)
-    assert result.summary.result == "succeeded"
-    assert result.summary.resource_changes.get("create", 0) > 40
-    print(f"pulumi up from empty state: {time.monotonic() - t0:.1f}s")
+    result = _cli("up")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"stack {STACK} is up and healthy" in result.stdout
+    print(f"hastack up from empty state: {time.monotonic() - t0:.1f}s")
+    history = json.loads(pulumi("stack", "history", "--json", "--stack", STACK, check=True).stdout)
+    assert history[0]["result"] == "succeeded" and history[0]["resourceChanges"]["create"] > 40
+
+
+def test_status_reads_every_zone_at_a_glance(stack):
+    wait_for(lambda: _cli("status").returncode == 0, 60, what="`hastack status` to report every host ok")
+    out = _cli("status").stdout
+    leader, _ = _leader(stack)
+    assert f"leader {leader}" in out
+    for host in stack.plan.hosts:
+        assert host.name in out and host.local_address in out
 
 
 def test_a_write_through_the_write_port_lands_on_the_patroni_leader(stack):
@@ -125,7 +132,7 @@ def test_prometheus_reports_every_target_up(stack):
         active = get_json(f"{url}/api/v1/targets")["data"]["activeTargets"]
         return len(active) == expected and all(t["health"] == "up" for t in active)
 
-    _wait(all_up, 60, "every Prometheus target up")
+    wait_for(all_up, 60, what="every Prometheus target up")
 
 
 def test_alert_rules_are_loaded(stack):
@@ -181,7 +188,7 @@ def test_a_proxy_check_change_updates_only_the_proxy_tier_and_the_health_gate(st
 def test_haproxy_routes_writes_to_the_primary_before_and_after_a_switchover(stack):
     assert _routes_writes_to_leader(stack)
     _switchover(stack)
-    _wait(lambda: _routes_writes_to_leader(stack), 30, "haproxy to follow the new primary")
+    wait_for(lambda: _routes_writes_to_leader(stack), 30, what="haproxy to follow the new primary")
 
 
 def test_nginx_routes_writes_to_the_primary_before_and_after_a_switchover(stack):
@@ -191,7 +198,7 @@ def test_nginx_routes_writes_to_the_primary_before_and_after_a_switchover(stack)
     assert not Path(f"{ROOT}/{stack.plan.proxies[0].name}/conf/haproxy.cfg").exists()
     assert _routes_writes_to_leader(stack)
     _switchover(stack)
-    _wait(lambda: _routes_writes_to_leader(stack), 30, "nginx to follow the new primary")
+    wait_for(lambda: _routes_writes_to_leader(stack), 30, what="nginx to follow the new primary")
 
 
 def test_destroy_leaves_no_process_and_no_data_folder(stack):

@@ -102,8 +102,11 @@ def collect(plan: Plan) -> tuple[list[HostStatus], dict[str, Any]]:
                 targets = get_json(f"http://{h.local_address}:{spec.ports.prometheus}/api/v1/targets")
                 active = targets["data"]["activeTargets"]
                 healthy = sum(1 for t in active if t["health"] == "up")
-                st.details.append(f"prometheus: {healthy}/{len(active)} targets up")
-                st.ok &= healthy == len(active)
+                # "unknown" is a target not scraped yet (right after a deploy), not a failing one.
+                pending = sum(1 for t in active if t["health"] == "unknown")
+                note = f" ({pending} not scraped yet)" if pending else ""
+                st.details.append(f"prometheus: {healthy}/{len(active)} targets up{note}")
+                st.ok &= healthy + pending == len(active)
             except OSError:
                 st.details.append("prometheus: not answering")
                 st.ok = False
