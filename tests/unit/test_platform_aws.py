@@ -13,7 +13,8 @@ from hastack.platforms.aws.network import ANYWHERE
 from hastack.platforms.aws.site import CONSUL_JOIN_TAG
 from hastack.testing import Capture, CapturedResource, capture, walk_strings
 
-ZONES3 = ["us-east-1a", "us-east-1b", "us-east-1c"]
+from .platform_fixtures import ZONES3, prod_and_dev
+
 PROD = {"platform": "aws", "environment": "prod", "zones": ZONES3, "tags": {"team": "data"}}
 DEV = {"platform": "aws", "environment": "dev", "zones": ZONES3[:2]}
 
@@ -25,19 +26,7 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 RDS = "aws:rds/instance:Instance"
 
 
-@pytest.fixture(scope="module")
-def prod() -> Capture:
-    return capture(PROD, stack="prod")
-
-
-@pytest.fixture(scope="module")
-def dev() -> Capture:
-    return capture(DEV, stack="dev")
-
-
-@pytest.fixture(scope="module", params=["prod", "dev"])
-def each(request, prod, dev) -> tuple[dict, Capture]:
-    return (PROD, prod) if request.param == "prod" else (DEV, dev)
+prod, dev, each = prod_and_dev(PROD, DEV, prod_stack="prod")
 
 
 def _role_zone(r: CapturedResource) -> tuple[str, str]:

@@ -10,7 +10,8 @@ import yaml
 from hastack.spec import SpecError, load_spec
 from hastack.testing import Capture, CapturedResource, capture, walk_strings
 
-ZONES3 = ["us-east-1a", "us-east-1b", "us-east-1c"]
+from .platform_fixtures import ZONES3, prod_and_dev
+
 PROD = {
     "platform": "kubernetes",
     "environment": "prod",
@@ -29,19 +30,7 @@ CM = "kubernetes:core/v1:ConfigMap"
 SECRET = "kubernetes:core/v1:Secret"
 
 
-@pytest.fixture(scope="module")
-def prod() -> Capture:
-    return capture(PROD, stack="k8s")
-
-
-@pytest.fixture(scope="module")
-def dev() -> Capture:
-    return capture(DEV, stack="dev")
-
-
-@pytest.fixture(scope="module", params=["prod", "dev"])
-def each(request, prod, dev) -> tuple[dict, Capture]:
-    return (PROD, prod) if request.param == "prod" else (DEV, dev)
+prod, dev, each = prod_and_dev(PROD, DEV, prod_stack="k8s")
 
 
 def _workloads(cap: Capture) -> list[CapturedResource]:

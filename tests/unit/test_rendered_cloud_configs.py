@@ -20,9 +20,10 @@ import yaml
 from hastack.platforms.aws.cloud_init import USER_DATA_LIMIT
 from hastack.testing import Capture, capture
 
+from .platform_fixtures import ZONES3
+
 CONSUL = "/opt/hastack/bin/consul"
 PATRONI = "/opt/hastack/venv/bin/patroni"
-ZONES3 = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
 
 def _tool(path: str | None) -> str:

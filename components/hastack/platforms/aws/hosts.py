@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -103,6 +103,45 @@ def instance_role(
     return aws.iam.InstanceProfile(name, role=role.name, tags=tags, opts=opts)
 
 
+def alarm(
+    ctx: Context,
+    name: str,
+    description: str,
+    namespace: str,
+    metric: str,
+    dimensions: Mapping[str, pulumi.Input[str]],
+    *,
+    comparison: str,
+    threshold: float,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+    statistic: str = "Maximum",
+    period: int = 60,
+    evaluation_periods: int = 2,
+    actions: Sequence[pulumi.Input[str]] | None = None,
+    notify_ok: bool = False,
+) -> aws.cloudwatch.MetricAlarm:
+    """A CloudWatch alarm on one metric that notifies the stack's alarm topic (``actions`` replaces that list),
+    and with ``notify_ok`` the recovery too."""
+    topic = [ctx.alarm_topic_arn]
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=description,
+        namespace=namespace,
+        metric_name=metric,
+        dimensions=dimensions,
+        statistic=statistic,
+        period=period,
+        evaluation_periods=evaluation_periods,
+        comparison_operator=comparison,
+        threshold=threshold,
+        alarm_actions=topic if actions is None else actions,
+        ok_actions=topic if notify_ok else None,
+        tags=tags,
+        opts=opts,
+    )
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -167,34 +206,30 @@ def machine(
         # Config changes do not replace running hosts; they roll one host at a time (docs/platforms.md).
         opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
     )
-    aws.cloudwatch.MetricAlarm(
+    instance_id = {"InstanceId": instance.id}
+    alarm(
+        ctx,
         f"{name}-status",
-        alarm_description=f"{host.name} ({host.role}, {host.zone}) fails EC2 status checks",
-        namespace="AWS/EC2",
-        metric_name="StatusCheckFailed",
-        dimensions={"InstanceId": instance.id},
-        statistic="Maximum",
-        period=60,
-        evaluation_periods=2,
-        comparison_operator="GreaterThanOrEqualToThreshold",
+        f"{host.name} ({host.role}, {host.zone}) fails EC2 status checks",
+        "AWS/EC2",
+        "StatusCheckFailed",
+        instance_id,
+        comparison="GreaterThanOrEqualToThreshold",
         threshold=1,
-        alarm_actions=[ctx.alarm_topic_arn],
-        ok_actions=[ctx.alarm_topic_arn],
+        notify_ok=True,
         tags=tags,
         opts=opts,
     )
-    aws.cloudwatch.MetricAlarm(
+    alarm(
+        ctx,
         f"{name}-recover",
-        alarm_description=f"recover {host.name} on failed host hardware (keeps its IP and volumes)",
-        namespace="AWS/EC2",
-        metric_name="StatusCheckFailed_System",
-        dimensions={"InstanceId": instance.id},
-        statistic="Maximum",
-        period=60,
-        evaluation_periods=2,
-        comparison_operator="GreaterThanOrEqualToThreshold",
+        f"recover {host.name} on failed host hardware (keeps its IP and volumes)",
+        "AWS/EC2",
+        "StatusCheckFailed_System",
+        instance_id,
+        comparison="GreaterThanOrEqualToThreshold",
         threshold=1,
-        alarm_actions=[f"arn:aws:automate:{ctx.spec.aws.region}:ec2:recover", ctx.alarm_topic_arn],
+        actions=[f"arn:aws:automate:{ctx.spec.aws.region}:ec2:recover", ctx.alarm_topic_arn],
         tags=tags,
         opts=opts,
     )

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from ...render import SUPERUSER
 from ...topology import Host
 from .cloud_init import user_data
-from .hosts import Context, Machine, instance_role, machine
+from .hosts import Context, Machine, alarm, instance_role, machine
 from .site import base_tags, host_tags
 
 
@@ -263,35 +263,32 @@ class PostgresCluster(pulumi.ComponentResource):
                 },
                 opts=opts,
             )
-            aws.cloudwatch.MetricAlarm(
+            alarm(
+                ctx,
                 f"{name}-replica-{suffix}-lag",
-                alarm_description=f"RDS replica in {zone} lags the primary by more than 60 s",
-                namespace="AWS/RDS",
-                metric_name="ReplicaLag",
-                dimensions={"DBInstanceIdentifier": replica.identifier},
-                statistic="Maximum",
-                period=60,
-                evaluation_periods=2,
-                comparison_operator="GreaterThanThreshold",
+                f"RDS replica in {zone} lags the primary by more than 60 s",
+                "AWS/RDS",
+                "ReplicaLag",
+                {"DBInstanceIdentifier": replica.identifier},
+                comparison="GreaterThanThreshold",
                 threshold=60,
-                alarm_actions=[ctx.alarm_topic_arn],
                 tags=tags,
                 opts=opts,
             )
             readers.append(replica.address)
         self.reader_addresses = pulumi.Output.all(*readers).apply(list) if readers else pulumi.Output.from_input([])
-        aws.cloudwatch.MetricAlarm(
+        alarm(
+            ctx,
             f"{name}-primary-storage",
-            alarm_description="RDS primary has less than 10% free storage",
-            namespace="AWS/RDS",
-            metric_name="FreeStorageSpace",
-            dimensions={"DBInstanceIdentifier": primary.identifier},
+            "RDS primary has less than 10% free storage",
+            "AWS/RDS",
+            "FreeStorageSpace",
+            {"DBInstanceIdentifier": primary.identifier},
             statistic="Minimum",
             period=300,
             evaluation_periods=1,
-            comparison_operator="LessThanThreshold",
+            comparison="LessThanThreshold",
             threshold=rds.allocated_storage_gb * 1024**3 * 0.1,
-            alarm_actions=[ctx.alarm_topic_arn],
             tags=tags,
             opts=opts,
         )

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .cloud_init import user_data
-from .hosts import Context, Machine, instance_role, machine
+from .hosts import Context, Machine, alarm, instance_role, machine
 from .site import base_tags
 
 
@@ -106,19 +106,16 @@ class ProxyTier(pulumi.ComponentResource):
                 tags=base_tags(spec, ctx.stack, f"{name}-{kind}"),
                 opts=opts_child,
             )
-            aws.cloudwatch.MetricAlarm(
+            alarm(
+                ctx,
                 f"{name}-{kind}-unhealthy",
-                alarm_description=f"NLB {kind} port {port}: a proxy fails its health check",
-                namespace="AWS/NetworkELB",
-                metric_name="UnHealthyHostCount",
-                dimensions={"TargetGroup": tg.arn_suffix, "LoadBalancer": nlb.arn_suffix},
-                statistic="Maximum",
-                period=60,
-                evaluation_periods=2,
-                comparison_operator="GreaterThanThreshold",
+                f"NLB {kind} port {port}: a proxy fails its health check",
+                "AWS/NetworkELB",
+                "UnHealthyHostCount",
+                {"TargetGroup": tg.arn_suffix, "LoadBalancer": nlb.arn_suffix},
+                comparison="GreaterThanThreshold",
                 threshold=0,
-                alarm_actions=[ctx.alarm_topic_arn],
-                ok_actions=[ctx.alarm_topic_arn],
+                notify_ok=True,
                 tags=tags,
                 opts=opts_child,
             )

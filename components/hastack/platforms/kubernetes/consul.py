@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .site import CONSUL_SERVERS_SERVICE, pod_labels, service_address, tier_selector
-from .workloads import Context, config_map, consul_container, consul_volumes, host_service, pdb, placement
-
-
-def volume_claim(ctx: Context, labels: dict[str, str], size: str) -> dict[str, Any]:
-    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
-    if ctx.spec.kubernetes.storage_class:
-        spec["storageClassName"] = ctx.spec.kubernetes.storage_class
-    return {"metadata": {"name": "data", "labels": labels}, "spec": spec}
+from .site import CONSUL_SERVERS_SERVICE, service_address, tier_selector
+from .workloads import (
+    Context,
+    config_map,
+    consul_container,
+    consul_volumes,
+    host_service,
+    host_workload,
+    pdb,
+    peer_service,
+)
 
 
 class ConsulCluster(pulumi.ComponentResource):
@@ -33,21 +33,18 @@ class ConsulCluster(pulumi.ComponentResource):
         spec, p = ctx.spec, ctx.spec.ports
         child = pulumi.ResourceOptions(parent=self)
         selector = tier_selector("consul", ctx.stack)
-        k8s.core.v1.Service(
+        # Agents join by resolving every server's pod IP, including servers not yet ready.
+        peer_service(
+            ctx,
             f"{name}-servers",
-            metadata=ctx.meta(CONSUL_SERVERS_SERVICE, "consul"),
-            spec={
-                "clusterIP": "None",
-                # Agents join by resolving every server's pod IP, including servers not yet ready.
-                "publishNotReadyAddresses": True,
-                "selector": selector,
-                "ports": [
-                    {"name": "serf-lan-tcp", "port": p.consul_serf_lan, "protocol": "TCP"},
-                    {"name": "serf-lan-udp", "port": p.consul_serf_lan, "protocol": "UDP"},
-                    {"name": "server", "port": p.consul_server},
-                ],
-            },
-            opts=child,
+            CONSUL_SERVERS_SERVICE,
+            "consul",
+            [
+                {"name": "serf-lan-tcp", "port": p.consul_serf_lan, "protocol": "TCP"},
+                {"name": "serf-lan-udp", "port": p.consul_serf_lan, "protocol": "UDP"},
+                {"name": "server", "port": p.consul_server},
+            ],
+            self,
         )
         ui = k8s.core.v1.Service(
             f"{name}-ui",
@@ -60,29 +57,21 @@ class ConsulCluster(pulumi.ComponentResource):
         )
         self.servers = {}
         for host in ctx.plan.consul_servers:
-            labels = pod_labels(spec, host, ctx.stack)
             config_map(ctx, host, self)
             host_service(ctx, host, {"http": p.consul_http, "server": p.consul_server}, self)
-            self.servers[host.name] = k8s.apps.v1.StatefulSet(
-                f"{ctx.name}-{host.name}",
-                metadata={**ctx.meta(host.name, "consul"), "labels": labels},
-                spec={
-                    "serviceName": CONSUL_SERVERS_SERVICE,
-                    "replicas": 1,
-                    "selector": {"matchLabels": {**selector, "hastack.io/host": host.name}},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            **placement(ctx, host),
-                            "securityContext": {"fsGroup": 1000},
-                            "terminationGracePeriodSeconds": 30,
-                            "containers": [consul_container(ctx, host, data_volume="data")],
-                            "volumes": consul_volumes(host),
-                        },
-                    },
-                    "volumeClaimTemplates": [volume_claim(ctx, labels, "1Gi")],
+            self.servers[host.name] = host_workload(
+                k8s.apps.v1.StatefulSet,
+                ctx,
+                host,
+                {
+                    "securityContext": {"fsGroup": 1000},
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [consul_container(ctx, host, data_volume="data")],
+                    "volumes": consul_volumes(host),
                 },
-                opts=child,
+                child,
+                serviceName=CONSUL_SERVERS_SERVICE,
+                data_size="1Gi",
             )
         # Voluntary disruptions (drains, upgrades) may never take Consul below quorum.
         pdb(ctx, "consul", self, minAvailable=ctx.plan.consul_quorum)

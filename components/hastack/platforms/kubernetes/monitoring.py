@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .site import CONSUL_SECRET, METRICS_TOKEN_DIR, pod_labels, service_address, tier_selector
-from .workloads import Context, config_map, pdb, placement
+from .site import CONSUL_SECRET, METRICS_TOKEN_DIR, service_address, tier_selector
+from .workloads import Context, config_map, host_workload, pdb
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -29,7 +29,6 @@ class Monitoring(pulumi.ComponentResource):
         host = ctx.plan.monitoring
         if host is not None:
             paths = ctx.site.paths(host)
-            labels = pod_labels(spec, host, ctx.stack)
             config_map(ctx, host, self)
             token_volumes: list[dict[str, Any]] = []
             token_mounts: list[dict[str, Any]] = []
@@ -47,50 +46,41 @@ class Monitoring(pulumi.ComponentResource):
                     }
                 )
                 token_mounts.append({"name": "consul-token", "mountPath": METRICS_TOKEN_DIR, "readOnly": True})
-            self.prometheus = k8s.apps.v1.Deployment(
-                f"{ctx.name}-{host.name}",
-                metadata={**ctx.meta(host.name, "monitoring"), "labels": labels},
-                spec={
-                    "replicas": 1,
-                    # One Prometheus writing a TSDB: never two at once.
-                    "strategy": {"type": "Recreate"},
-                    "selector": {
-                        "matchLabels": {**tier_selector("monitoring", ctx.stack), "hastack.io/host": host.name}
-                    },
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            **placement(ctx, host),
-                            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "fsGroup": 65534},
-                            "containers": [
-                                {
-                                    "name": "prometheus",
-                                    "image": spec.monitoring.image,
-                                    "args": [
-                                        f"--config.file={paths.conf}/prometheus.yml",
-                                        "--storage.tsdb.path=/prometheus",
-                                        f"--storage.tsdb.retention.time={spec.monitoring.retention}",
-                                        f"--web.listen-address=:{p.prometheus}",
-                                    ],
-                                    "ports": [{"name": "http", "containerPort": p.prometheus}],
-                                    "readinessProbe": {"httpGet": {"path": "/-/ready", "port": p.prometheus}},
-                                    "volumeMounts": [
-                                        {"name": "conf", "mountPath": paths.conf, "readOnly": True},
-                                        {"name": "tsdb", "mountPath": "/prometheus"},
-                                        *token_mounts,
-                                    ],
-                                    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-                                }
+            self.prometheus = host_workload(
+                k8s.apps.v1.Deployment,
+                ctx,
+                host,
+                {
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "fsGroup": 65534},
+                    "containers": [
+                        {
+                            "name": "prometheus",
+                            "image": spec.monitoring.image,
+                            "args": [
+                                f"--config.file={paths.conf}/prometheus.yml",
+                                "--storage.tsdb.path=/prometheus",
+                                f"--storage.tsdb.retention.time={spec.monitoring.retention}",
+                                f"--web.listen-address=:{p.prometheus}",
                             ],
-                            "volumes": [
-                                {"name": "conf", "configMap": {"name": host.name}},
-                                {"name": "tsdb", "emptyDir": {}},
-                                *token_volumes,
+                            "ports": [{"name": "http", "containerPort": p.prometheus}],
+                            "readinessProbe": {"httpGet": {"path": "/-/ready", "port": p.prometheus}},
+                            "volumeMounts": [
+                                {"name": "conf", "mountPath": paths.conf, "readOnly": True},
+                                {"name": "tsdb", "mountPath": "/prometheus"},
+                                *token_mounts,
                             ],
-                        },
-                    },
+                            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "conf", "configMap": {"name": host.name}},
+                        {"name": "tsdb", "emptyDir": {}},
+                        *token_volumes,
+                    ],
                 },
-                opts=child,
+                child,
+                # One Prometheus writing a TSDB: never two at once.
+                strategy={"type": "Recreate"},
             )
             # A budget like every other tier's, so voluntary disruptions stay bounded: with one replica,
             # minAvailable 1 would block every node drain, so the one pod may go (and comes back elsewhere).

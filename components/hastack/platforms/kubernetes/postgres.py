@@ -8,9 +8,17 @@ import pulumi_kubernetes as k8s
 
 from ...render import SUPERUSER
 from ...topology import Host
-from .consul import volume_claim
-from .site import CONSUL_SECRET, PASSWORDS_SECRET, POSTGRES_MEMBERS_SERVICE, address, pod_labels, tier_selector
-from .workloads import Context, config_map, consul_container, consul_volumes, host_service, pdb, placement
+from .site import CONSUL_SECRET, PASSWORDS_SECRET, POSTGRES_MEMBERS_SERVICE, address
+from .workloads import (
+    Context,
+    config_map,
+    consul_container,
+    consul_volumes,
+    host_service,
+    host_workload,
+    pdb,
+    peer_service,
+)
 
 # Spilo's postgres user and group; the data volume must be theirs.
 _PG_UID, _PG_GID = 101, 103
@@ -32,18 +40,8 @@ class PostgresCluster(pulumi.ComponentResource):
         super().__init__("hastack:kubernetes:PostgresCluster", name, None, opts)
         spec, p = ctx.spec, ctx.spec.ports
         child = pulumi.ResourceOptions(parent=self)
-        selector = tier_selector("postgres", ctx.stack)
-        k8s.core.v1.Service(
-            f"{name}-members",
-            metadata=ctx.meta(POSTGRES_MEMBERS_SERVICE, "postgres"),
-            spec={
-                "clusterIP": "None",
-                "publishNotReadyAddresses": True,
-                "selector": selector,
-                "ports": [{"name": "postgres", "port": p.postgres}],
-            },
-            opts=child,
-        )
+        ports = [{"name": "postgres", "port": p.postgres}]
+        peer_service(ctx, f"{name}-members", POSTGRES_MEMBERS_SERVICE, "postgres", ports, self)
         self.members = {}
         for host in ctx.plan.postgres:
             config_map(ctx, host, self)
@@ -62,7 +60,6 @@ class PostgresCluster(pulumi.ComponentResource):
     def _member(self, ctx: Context, host: Host, opts: pulumi.ResourceOptions) -> k8s.apps.v1.StatefulSet:
         spec, p = ctx.spec, ctx.spec.ports
         paths = ctx.site.paths(host)
-        labels = pod_labels(spec, host, ctx.stack)
         patroni = {
             "name": "patroni",
             "image": spec.postgres.image,
@@ -110,29 +107,22 @@ class PostgresCluster(pulumi.ComponentResource):
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "allowPrivilegeEscalation": False},
             "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}},
         }
-        return k8s.apps.v1.StatefulSet(
-            f"{ctx.name}-{host.name}",
-            metadata={**ctx.meta(host.name, "postgres"), "labels": labels},
-            spec={
-                "serviceName": POSTGRES_MEMBERS_SERVICE,
-                "replicas": 1,
-                "selector": {"matchLabels": {**tier_selector("postgres", ctx.stack), "hastack.io/host": host.name}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        **placement(ctx, host),
-                        "securityContext": {"fsGroup": _PG_GID},
-                        # Time for Patroni to hand over leadership before the pod is killed.
-                        "terminationGracePeriodSeconds": 60,
-                        "containers": [patroni, consul_container(ctx, host, data_volume="consul-data"), exporter],
-                        "volumes": [
-                            *consul_volumes(host),
-                            {"name": "consul-data", "emptyDir": {}},
-                            {"name": "run", "emptyDir": {}},
-                        ],
-                    },
-                },
-                "volumeClaimTemplates": [volume_claim(ctx, labels, f"{spec.kubernetes.storage_gb}Gi")],
+        return host_workload(
+            k8s.apps.v1.StatefulSet,
+            ctx,
+            host,
+            {
+                "securityContext": {"fsGroup": _PG_GID},
+                # Time for Patroni to hand over leadership before the pod is killed.
+                "terminationGracePeriodSeconds": 60,
+                "containers": [patroni, consul_container(ctx, host, data_volume="consul-data"), exporter],
+                "volumes": [
+                    *consul_volumes(host),
+                    {"name": "consul-data", "emptyDir": {}},
+                    {"name": "run", "emptyDir": {}},
+                ],
             },
-            opts=opts,
+            opts,
+            serviceName=POSTGRES_MEMBERS_SERVICE,
+            data_size=f"{spec.kubernetes.storage_gb}Gi",
         )

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...topology import Host
-from .site import pod_labels, service_address, tier_selector
-from .workloads import Context, config_map, consul_container, consul_volumes, host_service, pdb, placement
+from .site import service_address, tier_selector
+from .workloads import Context, config_map, consul_container, consul_volumes, host_service, host_workload, pdb
 
 # Annotations that make a LoadBalancer Service internal on the common clouds: the database is never public.
 _INTERNAL_LB = {
@@ -66,7 +66,6 @@ class ProxyTier(pulumi.ComponentResource):
     def _proxy(self, ctx: Context, host: Host, opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
         spec, p = ctx.spec, ctx.spec.ports
         paths = ctx.site.paths(host)
-        labels = pod_labels(spec, host, ctx.stack)
         if spec.proxy.kind == "haproxy":
             command = ["haproxy", "-W", "-db", "-f", f"{paths.conf}/haproxy.cfg"]
         else:
@@ -90,26 +89,19 @@ class ProxyTier(pulumi.ComponentResource):
             ],
             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
         }
-        return k8s.apps.v1.Deployment(
-            f"{ctx.name}-{host.name}",
-            metadata={**ctx.meta(host.name, "proxy"), "labels": labels},
-            spec={
-                "replicas": 1,
-                # Start the new proxy before stopping the old one: a proxy is never absent during a rollout.
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "selector": {"matchLabels": {**tier_selector("proxy", ctx.stack), "hastack.io/host": host.name}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        **placement(ctx, host),
-                        "containers": [proxy, consul_container(ctx, host, data_volume="consul-data")],
-                        "volumes": [
-                            *consul_volumes(host),
-                            {"name": "consul-data", "emptyDir": {}},
-                            {"name": "run", "emptyDir": {}},
-                        ],
-                    },
-                },
+        return host_workload(
+            k8s.apps.v1.Deployment,
+            ctx,
+            host,
+            {
+                "containers": [proxy, consul_container(ctx, host, data_volume="consul-data")],
+                "volumes": [
+                    *consul_volumes(host),
+                    {"name": "consul-data", "emptyDir": {}},
+                    {"name": "run", "emptyDir": {}},
+                ],
             },
-            opts=opts,
+            opts,
+            # Start the new proxy before stopping the old one: a proxy is never absent during a rollout.
+            strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         )

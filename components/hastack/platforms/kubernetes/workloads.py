@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,6 +22,8 @@ from .site import (
     pod_labels,
     tier_selector,
 )
+
+W = TypeVar("W")
 
 
 @dataclass
@@ -85,10 +88,62 @@ def host_config(ctx: Context, host: Host) -> dict[str, str]:
     return {posixpath.basename(path): content for path, content in files.items()}
 
 
+def host_meta(ctx: Context, host: Host) -> dict[str, Any]:
+    """Metadata of a per-host object, labelled like the host's pod."""
+    return {**ctx.meta(host.name, host.role), "labels": pod_labels(ctx.spec, host, ctx.stack)}
+
+
+def host_workload(
+    kind: Callable[..., W],
+    ctx: Context,
+    host: Host,
+    pod: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+    *,
+    data_size: str | None = None,
+    **workload: Any,
+) -> W:
+    """The one-replica StatefulSet or Deployment that runs ``host``'s pod, pinned to its zone.
+
+    ``pod`` is the pod spec besides placement, ``workload`` adds fields such as ``serviceName`` or ``strategy``,
+    and ``data_size`` a claim for the pod's ``data`` volume.
+    """
+    labels = pod_labels(ctx.spec, host, ctx.stack)
+    spec = {
+        **workload,
+        "replicas": 1,
+        "selector": {"matchLabels": {**tier_selector(host.role, ctx.stack), "hastack.io/host": host.name}},
+        "template": {"metadata": {"labels": labels}, "spec": {**placement(ctx, host), **pod}},
+    }
+    if data_size is not None:
+        claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": data_size}}}
+        if ctx.spec.kubernetes.storage_class:
+            claim["storageClassName"] = ctx.spec.kubernetes.storage_class
+        spec["volumeClaimTemplates"] = [{"metadata": {"name": "data", "labels": labels}, "spec": claim}]
+    return kind(f"{ctx.name}-{host.name}", metadata=host_meta(ctx, host), spec=spec, opts=opts)
+
+
+def peer_service(
+    ctx: Context, name: str, service: str, role: str, ports: list[dict[str, Any]], parent: pulumi.Resource
+) -> k8s.core.v1.Service:
+    """The headless Service a tier's StatefulSets are governed by: it resolves to every pod, ready or not."""
+    return k8s.core.v1.Service(
+        name,
+        metadata=ctx.meta(service, role),
+        spec={
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": tier_selector(role, ctx.stack),
+            "ports": ports,
+        },
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def config_map(ctx: Context, host: Host, parent: pulumi.Resource) -> k8s.core.v1.ConfigMap:
     return k8s.core.v1.ConfigMap(
         f"{ctx.name}-{host.name}",
-        metadata={**ctx.meta(host.name, host.role), "labels": pod_labels(ctx.spec, host, ctx.stack)},
+        metadata=host_meta(ctx, host),
         data=host_config(ctx, host),
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -98,7 +153,7 @@ def host_service(ctx: Context, host: Host, ports: dict[str, int], parent: pulumi
     """A stable virtual IP per host: peers and HAProxy address the host by this Service's name."""
     return k8s.core.v1.Service(
         f"{ctx.name}-{host.name}",
-        metadata={**ctx.meta(host.name, host.role), "labels": pod_labels(ctx.spec, host, ctx.stack)},
+        metadata=host_meta(ctx, host),
         spec={
             "type": "ClusterIP",
             "selector": {**tier_selector(host.role, ctx.stack), "hastack.io/host": host.name},
