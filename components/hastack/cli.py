@@ -97,6 +97,9 @@ def status(stack: str = StackOpt) -> None:
     if s.spec.platform != "local":
         err.print("status reads the running services, which only the local platform has here")
         raise typer.Exit(2)
+    if not s.outputs():
+        err.print(f"stack {stack} is not deployed: run `make up` (or `hastack up --stack {stack}`)")
+        raise typer.Exit(1)
     if not _show_status(s):
         raise typer.Exit(1)
 
