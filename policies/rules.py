@@ -244,8 +244,12 @@ def _tier_of(res: Resource) -> Tier | None:
 
 
 def _has_zone_spread(props: Mapping[str, Any]) -> bool:
+    """A hard zone constraint that counts this workload's own pods (one selecting other pods spreads nothing)."""
+    pods = _label_dict(_get(props, "spec", "template", "metadata", "labels"))
     return any(
-        _get(c, "topologyKey") == ZONE_TOPOLOGY_KEY and _get(c, "whenUnsatisfiable") == "DoNotSchedule"
+        _get(c, "topologyKey") == ZONE_TOPOLOGY_KEY
+        and _get(c, "whenUnsatisfiable") == "DoNotSchedule"
+        and _selects(_get(c, "labelSelector"), pods)
         for c in _list(_get(props, "spec", "template", "spec", "topologySpreadConstraints"))
     )
 
@@ -260,7 +264,8 @@ def tier_nodes(resources: Iterable[Resource], settings: Settings = Settings()) -
     """Every Postgres, Consul server and proxy node, one per host, with its zone.
 
     A Kubernetes workload stands for its replicas: in its labelled zone, or spread over
-    ``settings.zones`` when it spreads them with ``DoNotSchedule`` (all in one zone otherwise).
+    ``settings.zones`` when a ``DoNotSchedule`` zone constraint selects its pods, which places them
+    round-robin, min(replicas, zones) zones wide (all in one zone otherwise).
     """
     out: dict[tuple[str, str], Node] = {}
     for res in resources:

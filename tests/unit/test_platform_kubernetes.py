@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 import yaml
 
@@ -53,36 +51,33 @@ def _by_role(cap: Capture, role: str) -> list[CapturedResource]:
 # Placement, spread and disruption budgets
 
 
-def test_consul_and_postgres_are_statefulsets_one_per_zone_and_proxies_span_two_zones(each):
+def test_consul_and_postgres_are_statefulsets_one_replica_per_zone_and_proxies_a_deployment_of_two(each):
     config, cap = each
-    per = Counter((_labels(w)["hastack.io/role"], _labels(w)["hastack.io/zone"], w.type) for w in _workloads(cap))
-    for zone in config["zones"]:
-        assert per[("postgres", zone, STS)] == 1, per
-        assert per[("consul", zone, STS)] >= 1, per
-    assert sum(w.inputs["spec"]["replicas"] for w in _by_role(cap, "consul")) == 3
-    proxies = _by_role(cap, "proxy")
-    assert all(w.type == DEPLOY for w in proxies)
-    assert sum(w.inputs["spec"]["replicas"] for w in proxies) >= 2
-    assert len({_labels(w)["hastack.io/zone"] for w in proxies}) >= 2
+    per = {(_labels(w)["hastack.io/role"], w.type): w.inputs["spec"]["replicas"] for w in _workloads(cap)}
+    assert len(per) == len(_workloads(cap)) == 4  # one workload per tier
+    assert per[("consul", STS)] == 3
+    assert per[("postgres", STS)] == len(config["zones"])
+    assert per[("proxy", DEPLOY)] >= 2
+    assert per[("monitoring", DEPLOY)] == 1
 
 
-def test_every_pod_is_pinned_to_its_labelled_zone_and_spread_across_zones(each):
-    _, cap = each
+def test_every_tier_spreads_its_replicas_over_zones_with_do_not_schedule(each):
+    config, cap = each
     for w in _workloads(cap):
         spec, labels = _pod(w)["spec"], _labels(w)
-        terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-        assert terms[0]["matchExpressions"] == [
-            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [labels["hastack.io/zone"]]}
-        ]
+        # The scheduler places the replicas: no pod is pinned to a zone any more.
+        assert "affinity" not in spec and "nodeSelector" not in spec, w.name
         zone_spread = [
             c for c in spec["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"
         ]
         assert len(zone_spread) == 1, w.name
         c = zone_spread[0]
         assert c["whenUnsatisfiable"] == "DoNotSchedule" and c["maxSkew"] == 1
-        # The constraint counts the whole tier: its selector matches this pod and its siblings in other zones.
+        # Every configured zone counts even while it has no schedulable node: replicas wait instead of piling up.
+        assert c["minDomains"] == min(w.inputs["spec"]["replicas"], len(config["zones"]))
+        # The constraint counts the whole tier: its selector is the workload's and matches every replica.
+        assert c["labelSelector"]["matchLabels"] == w.inputs["spec"]["selector"]["matchLabels"]
         assert c["labelSelector"]["matchLabels"].items() <= labels.items()
-        assert "hastack.io/zone" not in c["labelSelector"]["matchLabels"]
 
 
 def test_disruption_budgets_keep_consul_quorum_and_lose_at_most_one_postgres_or_proxy(prod):
@@ -112,26 +107,50 @@ def test_every_workload_has_a_disruption_budget_and_prometheus_may_be_drained(ea
 
 
 def test_postgres_volume_claims_use_the_storage_class_size_and_labels(prod):
-    for w in _by_role(prod, "postgres"):
-        (claim,) = w.inputs["spec"]["volumeClaimTemplates"]
-        assert claim["spec"]["storageClassName"] == "gp3"
-        assert claim["spec"]["resources"]["requests"]["storage"] == "80Gi"
-        assert claim["metadata"]["labels"]["hastack.io/zone"] == _labels(w)["hastack.io/zone"]
-        assert claim["metadata"]["labels"]["hastack.io/role"] == "postgres"
+    (w,) = _by_role(prod, "postgres")
+    (claim,) = w.inputs["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["storageClassName"] == "gp3"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "80Gi"
+    assert claim["metadata"]["labels"]["hastack.io/role"] == "postgres"
+    assert claim["metadata"]["labels"]["hastack.io/stack"] == "k8s"
     for w in _by_role(prod, "consul"):
         assert w.inputs["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"]["hastack.io/role"] == "consul"
 
 
 def test_each_postgres_pod_runs_a_consul_agent_that_patroni_uses_on_localhost(prod):
     cms = {c.inputs["metadata"]["name"]: c.inputs["data"] for c in prod.of_type(CM)}
-    for w in _by_role(prod, "postgres"):
-        names = [c["name"] for c in _pod(w)["spec"]["containers"]]
-        assert {"patroni", "consul", "postgres-exporter"} <= set(names)
-        host = _labels(w)["hastack.io/host"]
-        patroni = yaml.safe_load(cms[host]["patroni.yml"])
-        assert patroni["consul"]["host"] == "127.0.0.1:8500"
-        assert patroni["consul"]["checks"] == ["serfHealth"]
-        assert "server     = false" in cms[host]["consul.hcl"]
+    (w,) = _by_role(prod, "postgres")
+    names = [c["name"] for c in _pod(w)["spec"]["containers"]]
+    assert {"patroni", "consul", "postgres-exporter"} <= set(names)
+    conf = next(v["configMap"]["name"] for v in _pod(w)["spec"]["volumes"] if v["name"] == "conf")
+    patroni = yaml.safe_load(cms[conf]["patroni.yml"])
+    assert patroni["consul"]["host"] == "127.0.0.1:8500"
+    assert patroni["consul"]["checks"] == ["serfHealth"]
+    assert "server     = false" in cms[conf]["consul.hcl"]
+
+
+def test_each_pod_names_itself_from_the_downward_api_over_the_shared_config(prod):
+    """One pod template serves a tier, so what names a pod comes from its own name and IP at start."""
+    downward = {
+        "POD_NAME": {"fieldRef": {"fieldPath": "metadata.name"}},
+        "POD_IP": {"fieldRef": {"fieldPath": "status.podIP"}},
+    }
+    for w in _workloads(prod):
+        for c in _pod(w)["spec"]["containers"]:
+            if c["name"] != "consul":
+                continue
+            env = {e["name"]: e.get("valueFrom") for e in c["env"]}
+            assert {k: env[k] for k in downward} == downward, w.name
+            assert "-node=$(POD_NAME)" in c["command"] and "-advertise=$(POD_IP)" in c["command"], w.name
+    (pg,) = _by_role(prod, "postgres")
+    patroni = next(c for c in _pod(pg)["spec"]["containers"] if c["name"] == "patroni")
+    env = [e["name"] for e in patroni["env"]]
+    values = {e["name"]: e.get("value") for e in patroni["env"]}
+    # $(VAR) expands only to variables defined earlier in the list.
+    assert env.index("POD_NAME") < env.index("PATRONI_NAME")
+    assert values["PATRONI_NAME"] == "$(POD_NAME)"
+    assert values["PATRONI_RESTAPI_CONNECT_ADDRESS"] == "$(POD_NAME).db.svc.cluster.local:8008"
+    assert values["PATRONI_POSTGRESQL_CONNECT_ADDRESS"] == "$(POD_NAME).db.svc.cluster.local:5432"
 
 
 def test_images_come_from_the_spec(prod):
@@ -144,24 +163,39 @@ def test_images_come_from_the_spec(prod):
     assert images["postgres-exporter"] == spec.kubernetes.postgres_exporter_image
 
 
-def test_labels_name_role_zone_host_and_stack_on_every_pod_template(each):
+def test_labels_name_role_and_stack_on_every_pod_template_and_selector(each):
     _, cap = each
-    hosts = set()
+    roles = []
     for w in _workloads(cap):
         labels = _labels(w)
-        assert {"hastack.io/role", "hastack.io/zone", "hastack.io/host", "hastack.io/stack"} <= set(labels)
-        assert w.inputs["spec"]["selector"]["matchLabels"].items() <= labels.items()
-        hosts.add(labels["hastack.io/host"])
-    assert len(hosts) == len(_workloads(cap))
+        assert {"hastack.io/role", "hastack.io/stack"} <= set(labels)
+        # The scheduler picks each replica's zone, so a pod template can name no zone or host.
+        assert "hastack.io/zone" not in labels and "hastack.io/host" not in labels
+        assert w.inputs["spec"]["selector"]["matchLabels"] == {
+            "hastack.io/role": labels["hastack.io/role"],
+            "hastack.io/stack": labels["hastack.io/stack"],
+        }
+        roles.append(labels["hastack.io/role"])
+    assert sorted(roles) == ["consul", "monitoring", "postgres", "proxy"]
 
 
-def test_tier_components_have_platform_type_tokens_and_zone_keyed_children(prod):
+def test_tier_components_have_platform_type_tokens_and_role_keyed_children(prod):
     tokens = {r.type for r in prod.resources if not r.custom}
     for tier in ("HaStack", "ConsulCluster", "PostgresCluster", "ProxyTier", "Monitoring"):
         assert f"hastack:kubernetes:{tier}" in tokens
+    names = {"consul": "consul-server", "postgres": "postgres", "proxy": "proxy", "monitoring": "prometheus"}
     for w in _workloads(prod):
-        labels = _labels(w)
-        assert w.name == f"hastack-{labels['hastack.io/role']}-{labels['hastack.io/zone']}"
+        role = _labels(w)["hastack.io/role"]
+        assert w.name == f"hastack-{role}"
+        assert w.inputs["metadata"]["name"] == names[role]
+
+
+def test_statefulsets_are_governed_by_their_headless_services(prod):
+    svcs = {s.inputs["metadata"]["name"]: s.inputs["spec"] for s in prod.of_type("kubernetes:core/v1:Service")}
+    for w in prod.of_type(STS):
+        governing = svcs[w.inputs["spec"]["serviceName"]]
+        assert governing["clusterIP"] == "None" and governing["publishNotReadyAddresses"] is True
+        assert governing["selector"] == w.inputs["spec"]["selector"]["matchLabels"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -235,7 +269,7 @@ def test_passwords_reach_pods_only_through_secret_references(prod):
 
 def test_prometheus_reads_the_consul_token_from_the_secret_through_a_volume(prod):
     (mon,) = _by_role(prod, "monitoring")
-    cm = next(c for c in prod.of_type(CM) if c.inputs["metadata"]["name"] == _labels(mon)["hastack.io/host"])
+    cm = next(c for c in prod.of_type(CM) if c.inputs["metadata"]["name"] == "prometheus")
     jobs = {j["job_name"]: j for j in yaml.safe_load(cm.inputs["data"]["prometheus.yml"])["scrape_configs"]}
     path = jobs["consul"]["authorization"]["credentials_file"]
     pod = _pod(mon)["spec"]
@@ -261,9 +295,22 @@ def test_clients_get_write_and_read_services_over_the_proxy_tier(prod):
     assert svcs["hastack-replicas"]["ports"][0]["port"] == 5001
     assert svcs["hastack-primary"]["selector"]["hastack.io/role"] == "proxy"
     assert svcs["consul-server"]["clusterIP"] == "None"
-    for w in _by_role(prod, "postgres"):
-        host = _labels(w)["hastack.io/host"]
-        assert svcs[host]["publishNotReadyAddresses"] is True  # the member's stable address
+    # Each member's stable address: a Service per StatefulSet pod, named like it and selecting only it.
+    for i in range(3):
+        member = svcs[f"postgres-{i}"]
+        assert member["publishNotReadyAddresses"] is True
+        assert member["selector"]["statefulset.kubernetes.io/pod-name"] == f"postgres-{i}"
+        assert member["selector"]["hastack.io/role"] == "postgres"
+
+
+def test_haproxy_backends_and_patroni_urls_are_the_member_services(prod):
+    cm = next(c for c in prod.of_type(CM) if c.inputs["metadata"]["name"] == "proxy")
+    servers = [
+        line.split()[2] for line in cm.inputs["data"]["haproxy.cfg"].splitlines() if line.strip().startswith("server ")
+    ]
+    members = {f"postgres-{i}.db.svc.cluster.local:5432" for i in range(3)}
+    assert set(servers) == members
+    assert prod.outputs["patroni_urls"] == [f"http://postgres-{i}.db.svc.cluster.local:8008" for i in range(3)]
 
 
 def test_outputs_name_the_in_cluster_services(prod):

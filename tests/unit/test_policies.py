@@ -269,6 +269,16 @@ def test_kubernetes_zone_spread_selector_must_select_the_pods() -> None:
     w = workload()
     w["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["labelSelector"] = {"matchLabels": {"a": "b"}}
     assert "does not select" in rules.kubernetes_zone_spread(STS, w, DEV)[0]
+    # Nor does the blast radius count such a workload as spread: its replicas may share one zone.
+    assert {n.zone for n in rules.tier_nodes([Resource(STS, "pg", w)], Settings(zones=ZONES))} == {"(unspread)"}
+
+
+def test_kubernetes_replicas_are_placed_min_of_replicas_and_zones_wide() -> None:
+    two = Resource("kubernetes:apps/v1:Deployment", "proxy", workload("Deployment", "proxy", replicas=2))
+    assert sorted(n.zone for n in rules.tier_nodes([two], Settings(zones=ZONES))) == sorted(ZONES[:2])
+    five = Resource(STS, "pg", workload(replicas=5))
+    zones = [n.zone for n in rules.tier_nodes([five], Settings(zones=ZONES))]
+    assert sorted(set(zones)) == sorted(ZONES) and max(zones.count(z) for z in ZONES) == 2
 
 
 def test_kubernetes_rules_ignore_workloads_that_are_not_hastacks() -> None:

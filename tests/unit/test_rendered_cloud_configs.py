@@ -119,9 +119,10 @@ def _aws_files(cap: Capture, tmp: Path) -> dict[str, dict[str, Path]]:
 
 
 def _k8s_files(cap: Capture, tmp: Path) -> dict[str, dict[str, Path]]:
+    """ConfigMap (one per tier, named like its workload) -> {file name: path of the written copy}."""
     out: dict[str, dict[str, Path]] = {}
     for cm in cap.of_type("kubernetes:core/v1:ConfigMap"):
-        host = cm.inputs["metadata"]["labels"]["hastack.io/host"]
+        host = cm.inputs["metadata"]["name"]
         for fname, content in cm.inputs["data"].items():
             dest = tmp / host / fname
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +211,7 @@ def test_aws_prometheus_config_and_rules_pass_promtool(aws_haproxy, tmp_path):
 
 def _prometheus_passes_promtool(files: dict[str, dict[str, Path]], tmp: Path, conf_dir: str, token_dir: str) -> None:
     promtool = _tool(shutil.which("promtool"))
-    host = next(h for h in files if h.startswith("monitoring-"))
+    host = next(h for h in files if "prometheus.yml" in files[h])
     rules, config = files[host]["alerts.yml"], files[host]["prometheus.yml"]
     r = _run(promtool, "check", "rules", str(rules))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -252,7 +253,7 @@ def test_k8s_haproxy_configmaps_pass_haproxy_check(k8s_haproxy, tmp_path):
     files = _k8s_files(k8s_haproxy, tmp_path)
     hosts = _cluster_dns(k8s_haproxy, tmp_path)
     proxies = [h for h in files if "haproxy.cfg" in files[h]]
-    assert len(proxies) == 2
+    assert proxies == ["proxy"]  # one ConfigMap for every replica of the proxy Deployment
     for host in proxies:
         r = _isolated([haproxy, "-c", "-f", str(files[host]["haproxy.cfg"])], hosts=hosts)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -284,10 +285,10 @@ def test_k8s_consul_configs_with_their_secret_pass_consul_validate(k8s_haproxy, 
         s for s in k8s_haproxy.of_type("kubernetes:core/v1:Secret") if s.inputs["metadata"]["name"] == "consul-secrets"
     )
     agents = [h for h in files if "consul.hcl" in files[h]]
-    assert len(agents) == 3 + 3 + 2
+    assert sorted(agents) == ["consul-server", "postgres", "proxy"]
     for host in agents:
         # Exactly what the agent loads: the ConfigMap's consul.hcl plus the Secret item mounted for its kind.
-        key = "server.hcl" if host.startswith("consul-") else "agent.hcl"
+        key = "server.hcl" if host == "consul-server" else "agent.hcl"
         d = tmp_path / f"{host}-config"
         d.mkdir()
         (d / "consul.hcl").write_text(files[host]["consul.hcl"].read_text())
@@ -300,7 +301,7 @@ def test_k8s_patroni_configmaps_pass_patroni_validate_config(k8s_haproxy, tmp_pa
     patroni = _tool(PATRONI)
     files = _k8s_files(k8s_haproxy, tmp_path)
     nodes = [h for h in files if "patroni.yml" in files[h]]
-    assert len(nodes) == 3
+    assert nodes == ["postgres"]
     for host in nodes:
         r = _isolated([patroni, "--validate-config", str(files[host]["patroni.yml"])], listen="127.0.0.1:8500")
         assert r.returncode == 0, f"{host}: {r.stdout}{r.stderr}"

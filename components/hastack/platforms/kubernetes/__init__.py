@@ -1,4 +1,4 @@
-"""The Kubernetes platform: the plan's hosts as one-pod StatefulSets/Deployments pinned to their zones,
+"""The Kubernetes platform: a StatefulSet or Deployment per tier, its replicas spread over zones by the scheduler,
 configured by ConfigMaps rendered from the shared templates, secrets in Secrets, NetworkPolicies around
 Postgres. With ``kubernetes.renderYamlToDirectory`` the provider writes manifests instead of applying them.
 

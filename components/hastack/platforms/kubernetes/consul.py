@@ -1,4 +1,5 @@
-"""ConsulCluster on Kubernetes: a server StatefulSet per zone, a headless Service to join, a PDB for quorum."""
+"""ConsulCluster on Kubernetes: one server StatefulSet spread over zones, a headless Service to join, a PDB for
+quorum."""
 
 from __future__ import annotations
 
@@ -11,18 +12,17 @@ from .workloads import (
     config_map,
     consul_container,
     consul_volumes,
-    host_service,
-    host_workload,
     pdb,
     peer_service,
+    tier_workload,
 )
 
 
 class ConsulCluster(pulumi.ComponentResource):
-    """Consul servers keyed by zone (``<name>-consul-<zone>``), each a one-pod StatefulSet with its volume."""
+    """Consul servers: the ``consul-server`` StatefulSet (``replicas`` = servers), each pod with its volume."""
 
-    servers: dict[str, k8s.apps.v1.StatefulSet]
-    """Server StatefulSets keyed by host name."""
+    servers: k8s.apps.v1.StatefulSet
+    """The server StatefulSet."""
     join_address: pulumi.Output[str]
     """Headless Service name every agent joins through."""
     ui_url: pulumi.Output[str]
@@ -55,24 +55,25 @@ class ConsulCluster(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.servers = {}
-        for host in ctx.plan.consul_servers:
-            config_map(ctx, host, self)
-            host_service(ctx, host, {"http": p.consul_http, "server": p.consul_server}, self)
-            self.servers[host.name] = host_workload(
-                k8s.apps.v1.StatefulSet,
-                ctx,
-                host,
-                {
-                    "securityContext": {"fsGroup": 1000},
-                    "terminationGracePeriodSeconds": 30,
-                    "containers": [consul_container(ctx, host, data_volume="data")],
-                    "volumes": consul_volumes(host),
-                },
-                child,
-                serviceName=CONSUL_SERVERS_SERVICE,
-                data_size="1Gi",
-            )
+        servers = ctx.plan.consul_servers
+        config_map(ctx, servers[0], self)
+        self.servers = tier_workload(
+            k8s.apps.v1.StatefulSet,
+            ctx,
+            "consul",
+            len(servers),
+            {
+                "securityContext": {"fsGroup": 1000},
+                "terminationGracePeriodSeconds": 30,
+                "containers": [consul_container(ctx, servers[0], data_volume="data")],
+                "volumes": consul_volumes("consul"),
+            },
+            child,
+            serviceName=CONSUL_SERVERS_SERVICE,
+            # Servers start together: bootstrap_expect needs them all, and a readiness gate would deadlock it.
+            podManagementPolicy="Parallel",
+            data_size="1Gi",
+        )
         # Voluntary disruptions (drains, upgrades) may never take Consul below quorum.
         pdb(ctx, "consul", self, minAvailable=ctx.plan.consul_quorum)
         self.join_address = pulumi.Output.from_input(service_address(spec, CONSUL_SERVERS_SERVICE))

@@ -8,12 +8,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .site import CONSUL_SECRET, METRICS_TOKEN_DIR, service_address, tier_selector
-from .workloads import Context, config_map, host_workload, pdb
+from .site import CONSUL_SECRET, METRICS_TOKEN_DIR, WORKLOAD, service_address, tier_selector
+from .workloads import Context, config_map, pdb, tier_workload
 
 
 class Monitoring(pulumi.ComponentResource):
-    """Prometheus (``<name>-monitoring-<zone>``) and its Service."""
+    """The ``prometheus`` Deployment (one replica), its ConfigMap and its Service."""
 
     prometheus: k8s.apps.v1.Deployment | None
     """The Prometheus Deployment, None when monitoring is disabled."""
@@ -46,10 +46,11 @@ class Monitoring(pulumi.ComponentResource):
                     }
                 )
                 token_mounts.append({"name": "consul-token", "mountPath": METRICS_TOKEN_DIR, "readOnly": True})
-            self.prometheus = host_workload(
+            self.prometheus = tier_workload(
                 k8s.apps.v1.Deployment,
                 ctx,
-                host,
+                "monitoring",
+                1,
                 {
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "fsGroup": 65534},
                     "containers": [
@@ -73,7 +74,7 @@ class Monitoring(pulumi.ComponentResource):
                         }
                     ],
                     "volumes": [
-                        {"name": "conf", "configMap": {"name": host.name}},
+                        {"name": "conf", "configMap": {"name": WORKLOAD["monitoring"]}},
                         {"name": "tsdb", "emptyDir": {}},
                         *token_volumes,
                     ],
@@ -87,7 +88,7 @@ class Monitoring(pulumi.ComponentResource):
             pdb(ctx, "monitoring", self, maxUnavailable=1)
             svc = k8s.core.v1.Service(
                 f"{name}-prometheus",
-                metadata=ctx.meta("prometheus", "monitoring"),
+                metadata=ctx.meta(WORKLOAD["monitoring"], "monitoring"),
                 spec={
                     "selector": tier_selector("monitoring", ctx.stack),
                     "ports": [{"name": "http", "port": p.prometheus, "targetPort": p.prometheus}],

@@ -1,5 +1,5 @@
-"""PostgresCluster on Kubernetes: a Patroni StatefulSet per zone with its volume claim, a Consul client agent
-and postgres_exporter next to Postgres in the same pod, and a PDB."""
+"""PostgresCluster on Kubernetes: one Patroni StatefulSet spread over zones with a volume claim template, a Consul
+client agent and postgres_exporter next to Postgres in every pod, a Service per member, and a PDB."""
 
 from __future__ import annotations
 
@@ -8,16 +8,25 @@ import pulumi_kubernetes as k8s
 
 from ...render import SUPERUSER
 from ...topology import Host
-from .site import CONSUL_SECRET, PASSWORDS_SECRET, POSTGRES_MEMBERS_SERVICE, address
+from .site import (
+    CONSUL_SECRET,
+    PASSWORDS_SECRET,
+    POD_NAME_KEY,
+    POSTGRES_MEMBERS_SERVICE,
+    address,
+    pod_name,
+    service_address,
+    tier_selector,
+)
 from .workloads import (
     Context,
     config_map,
     consul_container,
     consul_volumes,
-    host_service,
-    host_workload,
     pdb,
     peer_service,
+    pod_identity_env,
+    tier_workload,
 )
 
 # Spilo's postgres user and group; the data volume must be theirs.
@@ -29,43 +38,72 @@ def _secret_env(var: str, secret: str, key: str) -> dict[str, object]:
 
 
 class PostgresCluster(pulumi.ComponentResource):
-    """Postgres members keyed by zone (``<name>-postgres-<zone>``)."""
+    """Postgres members: the ``postgres`` StatefulSet (plan host k is pod ``postgres-<k-1>``)."""
 
-    members: dict[str, k8s.apps.v1.StatefulSet]
-    """Member StatefulSets keyed by host name."""
+    members: k8s.apps.v1.StatefulSet
+    """The Patroni StatefulSet."""
+    member_services: dict[str, k8s.core.v1.Service]
+    """Each member's stable address, keyed by pod name."""
     patroni_urls: pulumi.Output[list[str]]
     """Patroni REST API of every member (in-cluster)."""
 
     def __init__(self, name: str, ctx: Context, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hastack:kubernetes:PostgresCluster", name, None, opts)
-        spec, p = ctx.spec, ctx.spec.ports
+        p = ctx.spec.ports
         child = pulumi.ResourceOptions(parent=self)
         ports = [{"name": "postgres", "port": p.postgres}]
         peer_service(ctx, f"{name}-members", POSTGRES_MEMBERS_SERVICE, "postgres", ports, self)
-        self.members = {}
-        for host in ctx.plan.postgres:
-            config_map(ctx, host, self)
-            host_service(
-                ctx,
-                host,
-                {"postgres": p.postgres, "patroni": p.patroni_api, "exporter": p.postgres_exporter},
-                self,
+        hosts = ctx.plan.postgres
+        config_map(ctx, hosts[0], self)
+        # A virtual IP per member, selected by the pod-name label the StatefulSet controller sets: it survives
+        # pod restarts (a pod IP does not), and HAProxy resolves its backends once, at start.
+        self.member_services = {}
+        for host in hosts:
+            pod = pod_name(ctx.plan, host)
+            self.member_services[pod] = k8s.core.v1.Service(
+                f"{name}-{pod}",
+                metadata=ctx.meta(pod, "postgres"),
+                spec={
+                    "type": "ClusterIP",
+                    "selector": {**tier_selector("postgres", ctx.stack), POD_NAME_KEY: pod},
+                    # Replication and the Patroni API must work before a member is ready (e.g. while it clones).
+                    "publishNotReadyAddresses": True,
+                    "ports": [
+                        {"name": n, "port": port, "targetPort": port}
+                        for n, port in (
+                            ("postgres", p.postgres),
+                            ("patroni", p.patroni_api),
+                            ("exporter", p.postgres_exporter),
+                        )
+                    ],
+                },
+                opts=child,
             )
-            self.members[host.name] = self._member(ctx, host, child)
+        self.members = self._members(ctx, hosts[0], len(hosts), child)
         pdb(ctx, "postgres", self, maxUnavailable=1)
-        urls = [f"http://{address(spec, h)}:{p.patroni_api}" for h in ctx.plan.postgres]
-        self.patroni_urls = pulumi.Output.all(*[m.id for m in self.members.values()]).apply(lambda _: urls)
+        urls = [f"http://{address(ctx.plan, h)}:{p.patroni_api}" for h in hosts]
+        self.patroni_urls = self.members.id.apply(lambda _: urls)
         self.register_outputs({"patroni_urls": self.patroni_urls})
 
-    def _member(self, ctx: Context, host: Host, opts: pulumi.ResourceOptions) -> k8s.apps.v1.StatefulSet:
+    def _members(
+        self, ctx: Context, host: Host, replicas: int, opts: pulumi.ResourceOptions
+    ) -> k8s.apps.v1.StatefulSet:
         spec, p = ctx.spec, ctx.spec.ports
         paths = ctx.site.paths(host)
+        # The pod's member Service, named like the pod (see site.address).
+        own = service_address(spec, "$(POD_NAME)")
         patroni = {
             "name": "patroni",
             "image": spec.postgres.image,
             "command": ["patroni", f"{paths.conf}/patroni.yml"],
-            # Patroni reads these instead of passwords in patroni.yml, which is a ConfigMap.
             "env": [
+                # Patroni's environment overrides patroni.yml, which names the representative member: each pod
+                # is its own member, reached at its own Service.
+                *pod_identity_env(),
+                {"name": "PATRONI_NAME", "value": "$(POD_NAME)"},
+                {"name": "PATRONI_RESTAPI_CONNECT_ADDRESS", "value": f"{own}:{p.patroni_api}"},
+                {"name": "PATRONI_POSTGRESQL_CONNECT_ADDRESS", "value": f"{own}:{p.postgres}"},
+                # Patroni reads these instead of passwords in patroni.yml, which is a ConfigMap.
                 _secret_env("PATRONI_SUPERUSER_PASSWORD", PASSWORDS_SECRET, "superuser"),
                 _secret_env("PATRONI_REPLICATION_PASSWORD", PASSWORDS_SECRET, "replication"),
                 _secret_env("PATRONI_REWIND_PASSWORD", PASSWORDS_SECRET, "rewind"),
@@ -107,22 +145,25 @@ class PostgresCluster(pulumi.ComponentResource):
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "allowPrivilegeEscalation": False},
             "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}},
         }
-        return host_workload(
+        return tier_workload(
             k8s.apps.v1.StatefulSet,
             ctx,
-            host,
+            "postgres",
+            replicas,
             {
                 "securityContext": {"fsGroup": _PG_GID},
                 # Time for Patroni to hand over leadership before the pod is killed.
                 "terminationGracePeriodSeconds": 60,
                 "containers": [patroni, consul_container(ctx, host, data_volume="consul-data"), exporter],
                 "volumes": [
-                    *consul_volumes(host),
+                    *consul_volumes("postgres"),
                     {"name": "consul-data", "emptyDir": {}},
                     {"name": "run", "emptyDir": {}},
                 ],
             },
             opts,
             serviceName=POSTGRES_MEMBERS_SERVICE,
+            # Members start and are replaced independently; Patroni, not pod order, decides who leads.
+            podManagementPolicy="Parallel",
             data_size=f"{spec.kubernetes.storage_gb}Gi",
         )

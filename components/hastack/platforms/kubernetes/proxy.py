@@ -1,5 +1,5 @@
-"""ProxyTier on Kubernetes: a proxy Deployment per zone (HAProxy or Nginx, with a Consul client agent),
-a PDB, and the write and read Services clients use."""
+"""ProxyTier on Kubernetes: one proxy Deployment (HAProxy or Nginx, with a Consul client agent) spread over
+zones, its ConfigMap, a PDB, the write and read Services clients use and a Service for its stats."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...topology import Host
-from .site import service_address, tier_selector
-from .workloads import Context, config_map, consul_container, consul_volumes, host_service, host_workload, pdb
+from .site import PROXY_SERVICE, service_address, tier_selector
+from .workloads import Context, config_map, consul_container, consul_volumes, pdb, tier_workload
 
 # Annotations that make a LoadBalancer Service internal on the common clouds: the database is never public.
 _INTERNAL_LB = {
@@ -22,10 +22,11 @@ _INTERNAL_LB = {
 
 
 class ProxyTier(pulumi.ComponentResource):
-    """Proxies keyed by zone (``<name>-proxy-<zone>``); ``<scope>-primary`` and ``<scope>-replicas`` Services."""
+    """The ``proxy`` Deployment (replicas = proxy count, >= 2); ``<scope>-primary`` and ``<scope>-replicas``
+    Services."""
 
-    proxies: dict[str, k8s.apps.v1.Deployment]
-    """Proxy Deployments keyed by host name."""
+    proxies: k8s.apps.v1.Deployment
+    """The proxy Deployment."""
     write_endpoint: pulumi.Output[str]
     """In-cluster host:port of the write Service."""
     read_endpoint: pulumi.Output[str]
@@ -35,12 +36,29 @@ class ProxyTier(pulumi.ComponentResource):
         super().__init__("hastack:kubernetes:ProxyTier", name, None, opts)
         spec, p = ctx.spec, ctx.spec.ports
         child = pulumi.ResourceOptions(parent=self)
-        self.proxies = {}
-        for host in ctx.plan.proxies:
-            config_map(ctx, host, self)
-            host_service(ctx, host, {"stats": p.proxy_stats, "metrics": p.proxy_metrics}, self)
-            self.proxies[host.name] = self._proxy(ctx, host, child)
+        hosts = ctx.plan.proxies
+        config_map(ctx, hosts[0], self)
+        # Every proxy renders the same config (the backends are the member Services), so one template fits all.
+        self.proxies = self._proxies(ctx, hosts[0], len(hosts), child)
         pdb(ctx, "proxy", self, maxUnavailable=1)
+        # Stats and metrics for Prometheus (which addresses the proxy tier by this Service).
+        k8s.core.v1.Service(
+            f"{name}-stats",
+            metadata=ctx.meta(PROXY_SERVICE, "proxy"),
+            spec={
+                "type": "ClusterIP",
+                "selector": tier_selector("proxy", ctx.stack),
+                "ports": [
+                    {"name": "stats", "port": p.proxy_stats, "targetPort": p.proxy_stats},
+                    *(
+                        [{"name": "metrics", "port": p.proxy_metrics, "targetPort": p.proxy_metrics}]
+                        if spec.proxy.kind == "haproxy"
+                        else []
+                    ),
+                ],
+            },
+            opts=child,
+        )
 
         svc_type = spec.kubernetes.proxy_service_type
         annotations = _INTERNAL_LB if svc_type == "LoadBalancer" else {}
@@ -63,7 +81,7 @@ class ProxyTier(pulumi.ComponentResource):
         self.read_endpoint = endpoints["replicas"]
         self.register_outputs({"write_endpoint": self.write_endpoint, "read_endpoint": self.read_endpoint})
 
-    def _proxy(self, ctx: Context, host: Host, opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+    def _proxies(self, ctx: Context, host: Host, replicas: int, opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
         spec, p = ctx.spec, ctx.spec.ports
         paths = ctx.site.paths(host)
         if spec.proxy.kind == "haproxy":
@@ -89,14 +107,15 @@ class ProxyTier(pulumi.ComponentResource):
             ],
             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
         }
-        return host_workload(
+        return tier_workload(
             k8s.apps.v1.Deployment,
             ctx,
-            host,
+            "proxy",
+            replicas,
             {
                 "containers": [proxy, consul_container(ctx, host, data_volume="consul-data")],
                 "volumes": [
-                    *consul_volumes(host),
+                    *consul_volumes("proxy"),
                     {"name": "consul-data", "emptyDir": {}},
                     {"name": "run", "emptyDir": {}},
                 ],

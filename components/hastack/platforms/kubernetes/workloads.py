@@ -1,4 +1,4 @@
-"""Pieces every tier's pods share: zone pinning and spread, the Consul agent container, per-host objects."""
+"""Pieces every tier's pods share: zone spread, the tier workload and ConfigMap, the Consul agent container."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .site import (
     CONSUL_SECRET,
     HOST_KEY,
     SECRETS_DIR,
+    WORKLOAD,
     ZONE_KEY,
     object_labels,
     pod_labels,
@@ -47,29 +48,20 @@ class Context:
         }
 
 
-def placement(ctx: Context, host: Host) -> dict[str, Any]:
-    """Pin the pod to its host's zone (its volume is zonal anyway) and keep the tier spread over zones.
+def placement(ctx: Context, role: str, replicas: int) -> dict[str, Any]:
+    """Spread a tier's replicas over zones, hard: a zone holds at most one more than any other.
 
-    The zone constraint ignores node affinity when counting, so it still measures the whole tier across
-    all zones: it refuses to stack a tier into one zone even if someone edits the pin away.
+    ``minDomains`` makes the scheduler count every configured zone even while one has no schedulable node,
+    so replicas wait (Pending) rather than pile into the zones that are left.
     """
-    selector = {"matchLabels": tier_selector(host.role, ctx.stack)}
+    selector = {"matchLabels": tier_selector(role, ctx.stack)}
     return {
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [
-                        {"matchExpressions": [{"key": ZONE_KEY, "operator": "In", "values": [host.zone]}]}
-                    ]
-                }
-            }
-        },
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
                 "topologyKey": ZONE_KEY,
                 "whenUnsatisfiable": "DoNotSchedule",
-                "nodeAffinityPolicy": "Ignore",
+                "minDomains": max(1, min(replicas, len(ctx.spec.zones))),
                 "labelSelector": selector,
             },
             {"maxSkew": 1, "topologyKey": HOST_KEY, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": selector},
@@ -77,8 +69,12 @@ def placement(ctx: Context, host: Host) -> dict[str, Any]:
     }
 
 
-def host_config(ctx: Context, host: Host) -> dict[str, str]:
-    """ConfigMap data of one host: the shared templates' files, rendered without any secret."""
+def tier_config(ctx: Context, host: Host) -> dict[str, str]:
+    """ConfigMap data of a tier, rendered for its representative ``host`` without any secret.
+
+    What names a pod in these files (node and member names, advertise and connect addresses) is the
+    representative's; every pod overrides it at start (see :func:`pod_identity_env`).
+    """
     files = host_files(ctx.plan, host, ctx.site, secrets=None)
     if host.role != "monitoring":
         # Consul must advertise an IP, so its file comes from the Consul view of the site.
@@ -88,39 +84,43 @@ def host_config(ctx: Context, host: Host) -> dict[str, str]:
     return {posixpath.basename(path): content for path, content in files.items()}
 
 
-def host_meta(ctx: Context, host: Host) -> dict[str, Any]:
-    """Metadata of a per-host object, labelled like the host's pod."""
-    return {**ctx.meta(host.name, host.role), "labels": pod_labels(ctx.spec, host, ctx.stack)}
+def pod_identity_env() -> list[dict[str, Any]]:
+    """POD_NAME and POD_IP from the downward API; later env values and the command refer to them as $(VAR)."""
+    return [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+    ]
 
 
-def host_workload(
+def tier_workload(
     kind: Callable[..., W],
     ctx: Context,
-    host: Host,
+    role: str,
+    replicas: int,
     pod: dict[str, Any],
     opts: pulumi.ResourceOptions,
     *,
     data_size: str | None = None,
     **workload: Any,
 ) -> W:
-    """The one-replica StatefulSet or Deployment that runs ``host``'s pod, pinned to its zone.
+    """The StatefulSet or Deployment that runs every pod of tier ``role``, spread over zones.
 
     ``pod`` is the pod spec besides placement, ``workload`` adds fields such as ``serviceName`` or ``strategy``,
-    and ``data_size`` a claim for the pod's ``data`` volume.
+    and ``data_size`` a claim template for each pod's ``data`` volume.
     """
-    labels = pod_labels(ctx.spec, host, ctx.stack)
+    labels = pod_labels(ctx.spec, role, ctx.stack)
     spec = {
         **workload,
-        "replicas": 1,
-        "selector": {"matchLabels": {**tier_selector(host.role, ctx.stack), "hastack.io/host": host.name}},
-        "template": {"metadata": {"labels": labels}, "spec": {**placement(ctx, host), **pod}},
+        "replicas": replicas,
+        "selector": {"matchLabels": tier_selector(role, ctx.stack)},
+        "template": {"metadata": {"labels": labels}, "spec": {**placement(ctx, role, replicas), **pod}},
     }
     if data_size is not None:
         claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": data_size}}}
         if ctx.spec.kubernetes.storage_class:
             claim["storageClassName"] = ctx.spec.kubernetes.storage_class
         spec["volumeClaimTemplates"] = [{"metadata": {"name": "data", "labels": labels}, "spec": claim}]
-    return kind(f"{ctx.name}-{host.name}", metadata=host_meta(ctx, host), spec=spec, opts=opts)
+    return kind(f"{ctx.name}-{role}", metadata=ctx.meta(WORKLOAD[role], role), spec=spec, opts=opts)
 
 
 def peer_service(
@@ -141,26 +141,11 @@ def peer_service(
 
 
 def config_map(ctx: Context, host: Host, parent: pulumi.Resource) -> k8s.core.v1.ConfigMap:
+    """The tier's ConfigMap (named like its workload), rendered for representative ``host``."""
     return k8s.core.v1.ConfigMap(
-        f"{ctx.name}-{host.name}",
-        metadata=host_meta(ctx, host),
-        data=host_config(ctx, host),
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-
-
-def host_service(ctx: Context, host: Host, ports: dict[str, int], parent: pulumi.Resource) -> k8s.core.v1.Service:
-    """A stable virtual IP per host: peers and HAProxy address the host by this Service's name."""
-    return k8s.core.v1.Service(
-        f"{ctx.name}-{host.name}",
-        metadata=host_meta(ctx, host),
-        spec={
-            "type": "ClusterIP",
-            "selector": {**tier_selector(host.role, ctx.stack), "hastack.io/host": host.name},
-            # Replication and the Patroni API must work before a member is ready (e.g. while it clones).
-            "publishNotReadyAddresses": True,
-            "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports.items()],
-        },
+        f"{ctx.name}-{host.role}",
+        metadata=ctx.meta(WORKLOAD[host.role], host.role),
+        data=tier_config(ctx, host),
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
@@ -174,11 +159,11 @@ def pdb(ctx: Context, role: str, parent: pulumi.Resource, **budget: int) -> k8s.
     )
 
 
-def consul_volumes(host: Host) -> list[dict[str, Any]]:
-    """The host's ConfigMap and the Consul secret file for its kind of agent."""
-    key = "server.hcl" if host.role == "consul" else "agent.hcl"
+def consul_volumes(role: str) -> list[dict[str, Any]]:
+    """The tier's ConfigMap and the Consul secret file for its kind of agent."""
+    key = "server.hcl" if role == "consul" else "agent.hcl"
     return [
-        {"name": "conf", "configMap": {"name": host.name}},
+        {"name": "conf", "configMap": {"name": WORKLOAD[role]}},
         {
             "name": "consul-secret",
             "secret": {"secretName": CONSUL_SECRET, "items": [{"key": key, "path": "secret.hcl"}]},
@@ -200,7 +185,16 @@ def consul_container(ctx: Context, host: Host, *, data_volume: str) -> dict[str,
         "name": "consul",
         "image": spec.consul.image,
         # Two config dirs: rendered consul.hcl from the ConfigMap, encrypt/ACL tokens from the Secret.
-        "command": ["consul", "agent", f"-config-file={paths.conf}/consul.hcl", f"-config-dir={SECRETS_DIR}/consul"],
+        # -node and -advertise override the representative's values in consul.hcl: each pod is its own node.
+        "command": [
+            "consul",
+            "agent",
+            f"-config-file={paths.conf}/consul.hcl",
+            f"-config-dir={SECRETS_DIR}/consul",
+            "-node=$(POD_NAME)",
+            "-advertise=$(POD_IP)",
+        ],
+        "env": pod_identity_env(),
         "ports": ports,
         "readinessProbe": {
             "tcpSocket": {"port": p.consul_server if host.role == "consul" else p.consul_http},
