@@ -45,6 +45,11 @@ class HostPaths:
     log: str
     run: str
 
+    @classmethod
+    def under(cls, base: str) -> HostPaths:
+        """The one place that lays out a host's folders below ``base``."""
+        return cls(conf=f"{base}/conf", data=f"{base}/data", log=f"{base}/log", run=f"{base}/run")
+
 
 @dataclass(frozen=True)
 class Site:
@@ -63,25 +68,13 @@ class Site:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def paths(self, host: Host) -> HostPaths:
-        base = f"{self.root}/{host.name}" if self.per_host_dirs else self.root
-        return HostPaths(conf=f"{base}/conf", data=f"{base}/data", log=f"{base}/log", run=f"{base}/run")
+        return HostPaths.under(f"{self.root}/{host.name}" if self.per_host_dirs else self.root)
 
     def addr(self, host: Host) -> str:
         return self.addresses[host.name]
 
     def bind(self, host: Host) -> str:
         return "0.0.0.0" if self.bind_all else self.addresses[host.name]
-
-
-def local_site(plan: Plan, stack: str) -> Site:
-    """The local platform's site: one loopback address and one folder per simulated host."""
-    spec = plan.spec
-    return Site(
-        addresses={h.name: h.local_address for h in plan.hosts},
-        root=f"{spec.local.data_dir}/{stack}",
-        per_host_dirs=True,
-        postgres_bin_dir=spec.local.postgres_bin_dir or f"/usr/lib/postgresql/{spec.postgres.version}/bin",
-    )
 
 
 @cache
@@ -281,11 +274,3 @@ def host_files(plan: Plan, host: Host, site: Site, secrets: Secrets | None) -> d
         files[f"{paths.conf}/prometheus.yml"] = prometheus_config(plan, site, rules)
         files[rules] = alert_rules(plan)
     return files
-
-
-def files_with_secrets(host: Host) -> frozenset[str]:
-    """File names (not paths) that carry a secret on this host when secrets are inlined."""
-    names = {"consul.hcl"}
-    if host.role == "postgres":
-        names.add("patroni.yml")
-    return frozenset(names)

@@ -11,8 +11,6 @@ Every stack lives in a file:// backend under pytest's tmp_path; no project state
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 import shutil
@@ -105,7 +103,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _project(tmp_path: Path, program: str) -> Path:
     if PULUMI is None:
-        pytest.skip("the pulumi CLI is not installed (run `make setup`)")
+        pytest.fail("the pulumi CLI is not installed (run `make setup`)")
     (tmp_path / "state").mkdir(exist_ok=True)
     project = tmp_path / "project"
     project.mkdir()
@@ -227,23 +225,7 @@ def test_prod_config_fails_postgres_in_two_zones(tmp_path: Path) -> None:
 # The local platform
 
 
-def _local_platform_ready() -> str | None:
-    """Why the local platform cannot be previewed yet, or None when it can."""
-    if importlib.util.find_spec("hastack.cli") is None:
-        return "hastack.cli (make preview) does not exist yet"
-    try:
-        local = importlib.import_module("hastack.platforms.local")
-    except ImportError as exc:
-        return f"hastack.platforms.local does not import: {exc}"
-    if not callable(getattr(local, "deploy", None)):
-        return "hastack.platforms.local has no deploy() yet"
-    return None
-
-
 def test_make_preview_local_passes_and_shows_the_blast_radius_table() -> None:
-    reason = _local_platform_ready()
-    if reason:
-        pytest.skip(f"local platform not ready: {reason}")
     proc = subprocess.run(
         ["make", "preview", "STACK=local"], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
     )
@@ -255,9 +237,6 @@ def test_make_preview_local_passes_and_shows_the_blast_radius_table() -> None:
 
 
 def test_local_platform_with_every_postgres_node_in_one_zone_fails_mandatory_preview(tmp_path: Path) -> None:
-    reason = _local_platform_ready()
-    if reason:
-        pytest.skip(f"local platform not ready: {reason}")
     project = _project(tmp_path, ONE_ZONE_LOCAL_PROGRAM)
     proc = _preview(tmp_path, project, ROOT / "stacks" / "policy.local.json")
     out = proc.stdout + proc.stderr

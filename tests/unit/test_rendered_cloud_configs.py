@@ -28,7 +28,7 @@ PATRONI = "/opt/hastack/venv/bin/patroni"
 
 def _tool(path: str | None) -> str:
     if not path or not Path(path).exists():
-        pytest.skip(f"{path or 'tool'} is not installed yet (scripts/setup.sh installs it)")
+        pytest.fail(f"{path or 'tool'} is missing: `make setup` installs it")
     return path
 
 

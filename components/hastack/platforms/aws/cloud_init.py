@@ -21,14 +21,6 @@ class SecretParams:
     gossip: str
     consul_token: str
 
-    def for_role(self, role: str, *, metrics_token: bool = False) -> list[str]:
-        if role == "monitoring":
-            return [self.consul_token] if metrics_token else []
-        consul = [self.gossip, self.consul_token]
-        if role == "postgres":
-            return [*consul, self.superuser, self.replication, self.rewind]
-        return consul
-
 
 def units(host: Host, proxy_kind: str) -> list[str]:
     """systemd units a host runs, in start order."""

@@ -25,6 +25,16 @@ from .providers import ConfigFile, GeneratedSecret, HealthGate, Program, SimHost
 __all__ = ["ConsulCluster", "Monitoring", "PostgresCluster", "ProxyTier", "deploy"]
 
 
+def site(plan: Plan, stack: str, postgres_bin_dir: str) -> render.Site:
+    """The local platform's site: one loopback address and one folder per simulated host."""
+    return render.Site(
+        addresses={h.name: h.local_address for h in plan.hosts},
+        root=f"{plan.spec.local.data_dir}/{stack}",
+        per_host_dirs=True,
+        postgres_bin_dir=postgres_bin_dir,
+    )
+
+
 class _Ctx:
     """What every tier of one local stack shares."""
 
@@ -34,7 +44,7 @@ class _Ctx:
         self.plan = plan
         self.stack = stack
         self.bins = bins
-        self.site = render.local_site(plan, stack)
+        self.site = site(plan, stack, bins.postgres_bin)
         self.user = spec.local.service_user
         self.hosts: dict[str, SimHost] = {}
         self.consul_agents: dict[str, Program] = {}

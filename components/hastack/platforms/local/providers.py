@@ -92,10 +92,6 @@ class _RootProvider(ResourceProvider):
 
     def delete(self, id: str, props: dict[str, Any]) -> None:
         _rmtree(props["path"], props["guard"])
-        # The data dir itself is removed too when this stack was its last tenant.
-        guard = props["guard"]
-        if os.path.isdir(guard) and not os.listdir(guard) and props.get("remove_guard_if_empty"):
-            os.rmdir(guard)
 
 
 class StackRoot(pulumi.dynamic.Resource):
@@ -107,7 +103,7 @@ class StackRoot(pulumi.dynamic.Resource):
         super().__init__(
             _RootProvider(),
             name,
-            {"kind": "root", "path": path, "guard": guard, "labels": labels, "remove_guard_if_empty": False},
+            {"kind": "root", "path": path, "guard": guard, "labels": labels},
             opts,
         )
 

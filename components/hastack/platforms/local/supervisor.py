@@ -18,6 +18,8 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from ...render import HostPaths
+
 
 @dataclass(frozen=True)
 class HostLayout:
@@ -26,20 +28,25 @@ class HostLayout:
     base: str
 
     @property
+    def paths(self) -> HostPaths:
+        # The same layout the rendered configs point at (render.Site.paths).
+        return HostPaths.under(self.base)
+
+    @property
     def conf(self) -> str:
-        return f"{self.base}/conf"
+        return self.paths.conf
 
     @property
     def data(self) -> str:
-        return f"{self.base}/data"
+        return self.paths.data
 
     @property
     def log(self) -> str:
-        return f"{self.base}/log"
+        return self.paths.log
 
     @property
     def run(self) -> str:
-        return f"{self.base}/run"
+        return self.paths.run
 
     @property
     def programs(self) -> str:
